@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# tessel set-up for a fresh Debian 12 machine: installs the dependencies from apt, configures and
+# builds tessel (tests, examples, benches) in ./build, then runs the main example on its built-in
+# demo image. Re-running is safe: apt skips what is installed and the build is incremental.
+#   TESSEL_BUILD_DIR   build folder (default: build)
+#   TESSEL_CMAKE_ARGS  extra arguments for the CMake configure step
+#   TESSEL_SKIP_APT=1  skip the apt step (dependencies already present)
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${TESSEL_BUILD_DIR:-build}
+cd "$here"
+
+packages=(
+  build-essential cmake pkg-config
+  libeigen3-dev libxtensor-dev xtl-dev libxtensor-blas-dev libopenblas-dev
+  doctest-dev libstb-dev libcli11-dev nlohmann-json3-dev libfmt-dev libbenchmark-dev
+  libopencv-contrib-dev libboost-graph-dev
+)
+if [[ "${TESSEL_SKIP_APT:-0}" != 1 ]]; then
+  sudo_cmd=()
+  [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+  missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    echo "tessel setup: installing ${missing[*]}"
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  # Thrust: the CUDA toolkit's copy is preferred; without a toolkit, Debian's libthrust-dev.
+  if [[ ! -e /usr/local/cuda/include/cccl/thrust/version.h && ! -e /usr/local/cuda/include/thrust/version.h ]] \
+     && ! dpkg-query -W -f='${Status}' libthrust-dev 2>/dev/null | grep -q 'install ok installed'; then
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq libthrust-dev >/dev/null
+  fi
+fi
+# nvcc is usually not on PATH on a fresh machine; CMake finds it through CUDACXX.
+if ! command -v nvcc >/dev/null && [[ -x /usr/local/cuda/bin/nvcc ]]; then
+  export CUDACXX=/usr/local/cuda/bin/nvcc
+fi
+
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release ${TESSEL_CMAKE_ARGS:-}
+cmake --build "$build" -j "$(nproc)"
+
+echo "tessel setup: running the main example on its built-in demo image"
+if [[ -x "$build/examples/tessel-segment" ]]; then
+  "$build/examples/tessel-segment" --out "$build/demo_labels.png" --overlay "$build/demo_overlay.png" --force
+else
+  echo "tessel setup: tessel-segment was not built" >&2
+  exit 1
+fi
