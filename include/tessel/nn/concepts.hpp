@@ -1,0 +1,53 @@
+// tessel/nn/concepts.hpp: the contract every neural-network block follows.
+//
+// A block comes in two parts (dlib's relu_ / relu, libtorch's XImpl / X):
+//   * the *spec*, a backend-free type with an aggregate `config` of run-time numbers (channels,
+//     strides, rates), e.g. tessel::nn::conv2d;
+//   * the *bound layer* Spec::bind<B, T>, the stateful object that owns weights and workspaces on
+//     backend B with element type T (float, or double for gradient checks).
+// Structure is in types; numbers are in configs. Sequences of blocks compose as
+// nn::sequential<Specs...>, whose bind is a flat tuple of bound layers.
+#pragma once
+#include <concepts>
+#include <type_traits>
+
+#include "tessel/core/concepts.hpp"
+#include "tessel/nn/context.hpp"
+
+namespace tessel::nn {
+
+/// LayerSpec: a backend-free description of a block.
+///   requires: S::config is a default-constructible, copyable value (an aggregate set with
+///             designated initialisers for single blocks; a std::tuple of the parts' configs for
+///             nn::sequential); S::bind<B, T> is the bound layer for every Backend B and T in
+///             {float, double}.
+template <class S>
+concept LayerSpec = requires { typename S::config; } && std::default_initializable<typename S::config> &&
+                    std::copy_constructible<typename S::config>;
+
+/// Layer: a bound, stateful block on backend B with element type T.
+///   requires: constructible as L(const config&, rng& init) - parameters drawn from `init` only,
+///             so a seed fixes the initial weights;
+///             y = forward(ctx, x): returns a reference to the layer's own output buffer, valid
+///             until the next forward; x must stay alive and unchanged until backward;
+///             dx = backward(ctx, dy): dy has the shape of the last forward's output; returns a
+///             reference to the layer's input-gradient buffer and *overwrites* the gradients of
+///             the layer's parameters (it does not accumulate);
+///             parameters(): the trainable tensors with their gradients (empty if none).
+///   ensures:  after the first call at a given input shape, forward/backward do not allocate
+///             (workspaces are reused across the ~1000 iterations of per-image training);
+///             invalid input shapes throw tessel::error naming the layer and the shapes.
+template <class L, class B, class T = float>
+concept Layer = requires(L& l, context<B>& ctx, const tensor<T, B>& x) {
+    { l.forward(ctx, x) } -> std::convertible_to<const tensor<T, B>&>;
+    { l.backward(ctx, x) } -> std::convertible_to<const tensor<T, B>&>;
+    { l.parameters() } -> std::convertible_to<parameter_list<T, B>>;
+};
+
+/// Layers may skip computing the input gradient when nobody needs it (the first layer of a
+/// network): if a layer has set_input_grad_needed(bool), sequential calls it with false on its
+/// first layer, and backward then returns an unspecified tensor.
+template <class L>
+concept SkipsInputGrad = requires(L& l) { l.set_input_grad_needed(false); };
+
+}  // namespace tessel::nn

@@ -1,0 +1,59 @@
+// tessel/nn/relu.hpp: the rectified linear unit, y = max(x, 0).
+//
+// Also the reference for how a block is written: a backend-free spec with an aggregate config,
+// a bound layer bind<B, T> with forward/backward reusing its buffers, and TESSEL_HD functors run
+// through parallel_for so the same loop serves cpu_serial, cpu_omp and cuda.
+#pragma once
+#include "tessel/backend/parallel.hpp"
+#include "tessel/nn/concepts.hpp"
+
+namespace tessel::nn {
+
+namespace detail {
+template <class T>
+struct relu_forward_fn {
+    const T* x;
+    T* y;
+    TESSEL_HD void operator()(index_t i) const { y[i] = x[i] > T(0) ? x[i] : T(0); }
+};
+template <class T>
+struct relu_backward_fn {
+    const T* y;
+    const T* dy;
+    T* dx;
+    // The gradient at exactly 0 is taken as 0, as PyTorch does.
+    TESSEL_HD void operator()(index_t i) const { dx[i] = y[i] > T(0) ? dy[i] : T(0); }
+};
+}  // namespace detail
+
+struct relu {
+    struct config {};
+
+    template <Backend B, class T = float>
+    class bind {
+    public:
+        bind() = default;
+        bind(const config&, rng&) {}
+
+        const tensor<T, B>& forward(context<B>&, const tensor<T, B>& x) {
+            m_y.resize(x.shape());
+            parallel_for(B{}, x.numel(), detail::relu_forward_fn<T>{x.data(), m_y.data()});
+            return m_y;
+        }
+        const tensor<T, B>& backward(context<B>&, const tensor<T, B>& dy) {
+            expect_same_shape("tessel::nn::relu::backward", dy, m_y);
+            m_dx.resize(dy.shape());
+            parallel_for(B{}, dy.numel(), detail::relu_backward_fn<T>{m_y.data(), dy.data(), m_dx.data()});
+            return m_dx;
+        }
+        parameter_list<T, B> parameters() { return {}; }
+
+    private:
+        tensor<T, B> m_y, m_dx;
+    };
+};
+
+static_assert(LayerSpec<relu>);
+static_assert(Layer<relu::bind<cpu_serial>, cpu_serial>);
+
+}  // namespace tessel::nn

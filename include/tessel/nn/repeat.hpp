@@ -1,0 +1,52 @@
+// tessel/nn/repeat.hpp: N copies of a block, N chosen at run time (dlib's repeat).
+//
+// Kim 2020's network repeats conv-relu-bn M-1 times; M is a user option, so it cannot be a
+// template argument without recompiling. repeat<Block> stores a std::vector of bound blocks, each
+// built from the same config with its own weights drawn in order from the init stream. With
+// count = 0 it is the identity.
+#pragma once
+#include <vector>
+
+#include "tessel/nn/concepts.hpp"
+
+namespace tessel::nn {
+
+template <LayerSpec Block>
+struct repeat {
+    struct config {
+        index_t count = 1;
+        typename Block::config block{};
+    };
+
+    template <Backend B, class T = float>
+    class bind {
+    public:
+        bind(const config& cfg, rng& init) {
+            expects(cfg.count >= 0, "tessel::nn::repeat", "count must be >= 0, got ", cfg.count);
+            m_blocks.reserve(static_cast<std::size_t>(cfg.count));
+            for (index_t i = 0; i < cfg.count; ++i) m_blocks.emplace_back(cfg.block, init);
+        }
+        const tensor<T, B>& forward(context<B>& ctx, const tensor<T, B>& x) {
+            const tensor<T, B>* cur = &x;
+            for (auto& b : m_blocks) cur = &b.forward(ctx, *cur);
+            return *cur;
+        }
+        const tensor<T, B>& backward(context<B>& ctx, const tensor<T, B>& dy) {
+            const tensor<T, B>* cur = &dy;
+            for (auto it = m_blocks.rbegin(); it != m_blocks.rend(); ++it) cur = &it->backward(ctx, *cur);
+            return *cur;
+        }
+        parameter_list<T, B> parameters() {
+            parameter_list<T, B> all;
+            for (auto& b : m_blocks) append_parameters(all, b.parameters());
+            return all;
+        }
+        [[nodiscard]] std::size_t size() const noexcept { return m_blocks.size(); }
+        typename Block::template bind<B, T>& operator[](std::size_t i) { return m_blocks[i]; }
+
+    private:
+        std::vector<typename Block::template bind<B, T>> m_blocks;
+    };
+};
+
+}  // namespace tessel::nn

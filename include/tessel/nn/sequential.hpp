@@ -1,0 +1,78 @@
+// tessel/nn/sequential.hpp: a chain of blocks whose structure is a type and whose sizes are values.
+//
+//   using body = nn::sequential<nn::conv2d, nn::relu, nn::batch_norm>;
+//   body::bind<cpu_omp> net({{.in_channels = 3, .out_channels = 100, .kernel = 3, .padding = 1},
+//                            {}, {.channels = 100}}, init_rng);
+// The bound form is a flat std::tuple of bound layers: forward is a left fold, backward walks the
+// tuple in reverse, with no virtual calls and no template recursion (so nesting depth and error
+// messages stay small whatever the length). A sequential is itself a LayerSpec, so it nests.
+#pragma once
+#include <tuple>
+#include <utility>
+
+#include "tessel/nn/concepts.hpp"
+
+namespace tessel::nn {
+
+template <LayerSpec... Specs>
+struct sequential {
+    static_assert(sizeof...(Specs) > 0, "tessel::nn::sequential needs at least one layer");
+    using config = std::tuple<typename Specs::config...>;
+
+    template <Backend B, class T = float>
+    class bind {
+    public:
+        using layers_type = std::tuple<typename Specs::template bind<B, T>...>;
+
+        explicit bind(const config& cfg, rng& init) : m_layers(make(cfg, init, std::index_sequence_for<Specs...>{})) {}
+
+        const tensor<T, B>& forward(context<B>& ctx, const tensor<T, B>& x) {
+            return forward_from<0>(ctx, x);
+        }
+        const tensor<T, B>& backward(context<B>& ctx, const tensor<T, B>& dy) {
+            return backward_from<sizeof...(Specs) - 1>(ctx, dy);
+        }
+        parameter_list<T, B> parameters() {
+            parameter_list<T, B> all;
+            std::apply([&](auto&... l) { (append_parameters(all, l.parameters()), ...); }, m_layers);
+            return all;
+        }
+        /// The first layer need not compute its input gradient unless this sequential's caller
+        /// needs it (nested sequentials forward the request).
+        void set_input_grad_needed(bool needed) {
+            if constexpr (SkipsInputGrad<std::tuple_element_t<0, layers_type>>)
+                std::get<0>(m_layers).set_input_grad_needed(needed);
+        }
+        template <std::size_t I>
+        auto& layer() noexcept { return std::get<I>(m_layers); }
+        layers_type& layers() noexcept { return m_layers; }
+
+    private:
+        template <std::size_t... I>
+        static layers_type make(const config& cfg, rng& init, std::index_sequence<I...>) {
+            // Braced initialisation evaluates left to right, so layers draw their weights from
+            // `init` in order and a seed fixes the whole network.
+            return layers_type{typename Specs::template bind<B, T>(std::get<I>(cfg), init)...};
+        }
+        template <std::size_t I>
+        const tensor<T, B>& forward_from(context<B>& ctx, const tensor<T, B>& x) {
+            const tensor<T, B>& y = std::get<I>(m_layers).forward(ctx, x);
+            if constexpr (I + 1 < sizeof...(Specs))
+                return forward_from<I + 1>(ctx, y);
+            else
+                return y;
+        }
+        template <std::size_t I>
+        const tensor<T, B>& backward_from(context<B>& ctx, const tensor<T, B>& dy) {
+            const tensor<T, B>& dx = std::get<I>(m_layers).backward(ctx, dy);
+            if constexpr (I > 0)
+                return backward_from<I - 1>(ctx, dx);
+            else
+                return dx;
+        }
+
+        layers_type m_layers;
+    };
+};
+
+}  // namespace tessel::nn
