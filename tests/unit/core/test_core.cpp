@@ -161,3 +161,19 @@ TEST_CASE("io: missing, empty, truncated and non-image files give errors naming 
     CHECK_THROWS_AS(ts::io::read_image(dir.path / "cut.png"), ts::error);
     check_msg([&] { ts::io::read_label_png(dir.path / "full.png"); }, "single-channel");
 }
+
+#include "tessel/io/overlay.hpp"
+
+TEST_CASE("overlay: boundaries land exactly where labels change; sizes are checked") {
+    ts::image<std::uint8_t> img(4, 2, 3, 10);
+    ts::label_map labels(4, 2, std::vector<ts::label_t>{0, 0, 1, 1, 0, 0, 1, 1});
+    auto out = ts::io::boundary_overlay(img, labels, {255, 0, 0});
+    for (ts::index_t y = 0; y < 2; ++y)
+        for (ts::index_t x = 0; x < 4; ++x) CHECK(out(x, y, 0) == (x == 1 ? 255 : 10));
+    auto col = ts::io::colorize(labels);
+    CHECK(col(0, 0, 0) == col(1, 1, 0));
+    CHECK((col(0, 0, 0) != col(2, 0, 0) || col(0, 0, 1) != col(2, 0, 1) || col(0, 0, 2) != col(2, 0, 2)));
+    ts::label_map wrong(3, 2);
+    CHECK_THROWS_AS(ts::io::boundary_overlay(img, wrong), ts::error);
+    CHECK_THROWS_AS(ts::io::blend_overlay(img, labels, 1.5), ts::error);
+}
