@@ -1,13 +1,11 @@
 // tessel/autograd/tape.hpp: the op-level tape for losses and graph-shaped computations.
 //
-// The CNN body is a static chain (nn::sequential) with hand-written backward; losses, modularity
-// and GCN message passing are DAGs. tape<B, T> records one node per op: {input ids, output id,
-// saved tensors, backward callable}, and backward(loss) replays the records in reverse, adding
-// gradients where a value feeds several ops. A whole bound layer or sequential is a *single*
-// node (tape.layer) whose backward is the layer's own. Records, values and gradients live in
-// storage that reset() recycles, so a training loop that records the same graph every iteration
-// reaches a steady state without allocation. Custom ops follow libtorch's Function: see
-// autograd::function below and docs/autograd.md.
+// The CNN body is a static chain with hand-written backward; losses, modularity and GCN message
+// passing are DAGs. tape<B, T> records {input ids, output id, saved tensors, backward callable}
+// per op; backward(loss) replays them in reverse, summing gradients where a value feeds several
+// ops. A bound layer or sequential is a *single* node (tape.layer) running its own backward.
+// reset() recycles all storage, so re-recording the same graph each iteration stops allocating.
+// Custom ops follow libtorch's Function (autograd::function below, docs/autograd.md).
 #pragma once
 #include <array>
 #include <cstdint>
@@ -47,6 +45,29 @@ template <class B, class T>
 struct is_var<var<B, T>> : std::true_type {};
 template <class A>
 inline constexpr bool is_var_v = is_var<std::remove_cvref_t<A>>::value;
+
+/// What forward receives for an argument of apply: a var's value tensor, anything else as is.
+template <class A>
+struct unwrapped {
+    using type = A;
+};
+template <class B, class T>
+struct unwrapped<var<B, T>> {
+    using type = tensor<T, B>;
+};
+template <class A>
+using unwrapped_t = typename unwrapped<std::remove_cvref_t<A>>::type;
+
+// Detection as named concepts over parameter types: nvcc's front end mis-evaluates the same
+// requires-expressions written inline over local variables.
+template <class F, class Ctx, class... In>
+concept forward_returns = requires(Ctx& ctx, const In&... in) { F::forward(ctx, in...); };
+template <class F, class Ctx, class Out, class... In>
+concept forward_in_place = requires(Ctx& ctx, Out& out, const In&... in) { F::forward(ctx, out, in...); };
+template <class F, class Ctx, class Dy, class Dx>
+concept backward_in_place = requires(Ctx& ctx, const Dy& dy, Dx& dx) { F::backward(ctx, dy, dx); };
+template <class F, class Ctx, class Dy>
+concept backward_returns = requires(Ctx& ctx, const Dy& dy) { F::backward(ctx, dy); };
 }  // namespace detail
 
 template <Backend B, class T = float>
@@ -301,10 +322,11 @@ public:
         };
         (collect(args), ...);
         node& out = next_node();
-        if constexpr (requires { F::forward(r.ctx, unwrap(args)...); }) {
+        using ctx_type = function_context<B, T>;
+        if constexpr (detail::forward_returns<F, ctx_type, detail::unwrapped_t<Args>...>) {
             out.owned_value = F::forward(r.ctx, unwrap(args)...);
         } else {
-            static_assert(requires { F::forward(r.ctx, out.owned_value, unwrap(args)...); },
+            static_assert(detail::forward_in_place<F, ctx_type, tensor_type, detail::unwrapped_t<Args>...>,
                           "tessel::autograd::function: Derived::forward must be callable as "
                           "forward(ctx, inputs...) returning a tensor, or forward(ctx, tensor& out, inputs...)");
             F::forward(r.ctx, out.owned_value, unwrap(args)...);
@@ -391,12 +413,13 @@ private:
         void (*unreached)(function_context<B, T>&) = nullptr;
     };
 
+    // Plain overloads rather than one deduced-return function: nvcc's front end rejects the
+    // deduced form inside the requires-expressions of call().
+    static const tensor_type& unwrap(const var_type& v) { return v.value(); }
     template <class A>
-    static decltype(auto) unwrap(const A& a) {
-        if constexpr (detail::is_var_v<A>)
-            return a.value();
-        else
-            return (a);
+        requires(!detail::is_var_v<A>)
+    static const A& unwrap(const A& a) {
+        return a;
     }
     template <class F>
     static constexpr std::string_view op_name() {
@@ -441,10 +464,10 @@ private:
 
     template <class F>
     static void function_backward(function_context<B, T>& ctx, const tensor_type& dy, input_grads<B, T>& dx) {
-        if constexpr (requires { F::backward(ctx, dy, dx); }) {
+        if constexpr (detail::backward_in_place<F, function_context<B, T>, tensor_type, input_grads<B, T>>) {
             F::backward(ctx, dy, dx);
         } else {
-            static_assert(requires { F::backward(ctx, dy); },
+            static_assert(detail::backward_returns<F, function_context<B, T>, tensor_type>,
                           "tessel::autograd::function: Derived::backward must be callable as backward(ctx, dy) "
                           "returning the input gradients, or backward(ctx, dy, input_grads& dx)");
             auto g = F::backward(ctx, dy);

@@ -1,12 +1,10 @@
 // tessel/loss/cross_entropy.hpp: softmax cross-entropy against hard labels or soft targets.
 //
-// PyTorch's CrossEntropyLoss with mean reduction (METHODS.md §1.2). Logits are [N, C, d1, ...]
-// with classes along axis 1; every (n, d1, ...) position is one sample, so NCHW logits of a
-// response map give one sample per pixel (Kanezaki 2018, Kim 2020).
-//   cross_entropy:       L = mean over non-ignored samples of -log softmax(z)[label];
-//                        labels are [N, d1, ...] in [0, C) or equal to ignore_index.
-//   soft_cross_entropy:  L = mean over all samples of -sum_k y_k log softmax(z)_k (PyTorch >= 1.10
-//                        probability targets; targets have the logits' shape).
+// PyTorch's CrossEntropyLoss, mean reduction (METHODS.md §1.2). Logits are [N, C, d1, ...] with
+// classes on axis 1; each (n, d1, ...) is a sample, so NCHW response maps give one per pixel.
+//   cross_entropy:      mean over non-ignored samples of -log softmax(z)[label], labels [N, d1, ...]
+//   soft_cross_entropy: mean over samples of -sum_k y_k log softmax(z)_k (PyTorch >= 1.10
+//                       probability targets, shaped like the logits)
 // One functor per sample computes the log-sum-exp once and writes the gradient in the same pass.
 #pragma once
 #include <cmath>
