@@ -81,11 +81,11 @@ public:
 
 private:
     // The binary problem of one move: x_i = 0 (source side) keeps l_i, x_i = 1 (sink side) takes
-    // alpha. A pairwise term with values A = E(0,0), B = E(0,1), C = E(1,0), D = E(1,1) is
-    //   A + (C - A) x_u + (D - C) x_v + (B + C - A - D) (1 - x_u) x_v,
-    // i.e. two unary terms and an arc u -> v of capacity B + C - A - D, which is >= 0 exactly when
-    // V is a metric (Kolmogorov & Zabih 2004). Unary costs become t-links after subtracting their
-    // minimum, so every capacity is >= 0.
+    // alpha. The pairwise term of edge (u, v) has the values A = E(0,0) = w V(l_u, l_v),
+    // B = E(0,1) = w V(l_u, alpha), C = E(1,0) = w V(alpha, l_v), D = E(1,1) = 0; it is graph-
+    // representable because B + C >= A + D is the triangle inequality of V (Kolmogorov & Zabih
+    // 2004). An end already labelled alpha cannot change, so its edge is a unary term of the other
+    // end. Unary costs become t-links after subtracting their minimum, so all capacities are >= 0.
     template <class E, class T, class Flow>
     static void expansion_move(const E& e, const detail::pairwise_edges<T>& edges, const std::vector<T>& V,
                                std::span<const label_t> labels, label_t alpha, std::vector<T>& cost_keep,
@@ -104,7 +104,7 @@ private:
             const T w = edges.w[k];
             const label_t a = labels[static_cast<std::size_t>(u)], b = labels[static_cast<std::size_t>(v)];
             if (a == alpha && b == alpha) continue;
-            if (a == alpha) {  // u is alpha whatever the move does: a unary term on v
+            if (a == alpha) {  // u is alpha whatever the move does
                 cost_keep[static_cast<std::size_t>(v)] += w * vt[alpha * L + b];
                 continue;
             }
@@ -112,12 +112,8 @@ private:
                 cost_keep[static_cast<std::size_t>(u)] += w * vt[a * L + alpha];
                 continue;
             }
-            const T A = w * vt[a * L + b], B = w * vt[a * L + alpha], C = w * vt[alpha * L + b];
-            // A constant A is dropped (the energy is evaluated directly); C - A goes to u, -C to v.
-            cost_alpha[static_cast<std::size_t>(u)] += C - A;
-            cost_alpha[static_cast<std::size_t>(v)] -= C;
-            const T cap = std::max(B + C - A, T(0));
-            flow.add_nlink(u, v, cap, T(0));
+            detail::add_binary_term(flow, u, v, w * vt[a * L + b], w * vt[a * L + alpha], w * vt[alpha * L + b], T(0),
+                                    cost_keep.data(), cost_alpha.data());
         }
         for (index_t i = 0; i < n; ++i) {
             const T c0 = cost_keep[static_cast<std::size_t>(i)], c1 = cost_alpha[static_cast<std::size_t>(i)];

@@ -45,6 +45,7 @@ public:
         expects(num_nodes >= 0 && num_nodes < max_index, "tessel::bk_maxflow::reset", "node count ", num_nodes,
                 " must be in [0, ", max_index, ")");
         m_tr.assign(static_cast<std::size_t>(num_nodes), Cap(0));
+        m_offsets.assign(static_cast<std::size_t>(num_nodes) + 1, 0);  // degree counts until solve()
         m_input.clear();
         if (expected_nlinks > 0) m_input.reserve(static_cast<std::size_t>(expected_nlinks));
         m_flow = 0;
@@ -57,6 +58,7 @@ public:
                 " nodes to ", num_nodes());
         const index_t first = num_nodes();
         m_tr.resize(static_cast<std::size_t>(first + count), Cap(0));
+        m_offsets.resize(static_cast<std::size_t>(first + count) + 1, 0);
         return first;
     }
     [[nodiscard]] index_t num_nodes() const noexcept { return static_cast<index_t>(m_tr.size()); }
@@ -80,15 +82,14 @@ public:
     /// Adds the arc u -> v with capacity cap and v -> u with rev_cap. Both must be >= 0; u == v is
     /// ignored (a self-loop is never cut).
     void add_nlink(index_t u, index_t v, Cap cap, Cap rev_cap) {
-        constexpr auto where = "tessel::bk_maxflow::add_nlink";
-        expects_open(where);
-        expects(u >= 0 && u < num_nodes() && v >= 0 && v < num_nodes(), where, "link (", u, ", ", v,
-                ") has an end outside [0, ", num_nodes(), ")");
-        expects(valid(cap) && valid(rev_cap), where, "capacities of link (", u, ", ", v,
-                ") must be finite and >= 0, got ", cap, " and ", rev_cap);
+        const index_t n = num_nodes();
+        // One combined test on the hot path; the cold path says what exactly is wrong.
+        if (!(u >= 0 && u < n && v >= 0 && v < n && valid(cap) && valid(rev_cap)) || m_solved) [[unlikely]]
+            nlink_error(u, v, cap, rev_cap);
         if (u == v || (cap == 0 && rev_cap == 0)) return;
-        expects(m_input.size() < static_cast<std::size_t>(max_index / 2), where, "too many links");
         m_input.push_back({static_cast<std::int32_t>(u), static_cast<std::int32_t>(v), cap, rev_cap});
+        ++m_offsets[static_cast<std::size_t>(u) + 1];
+        ++m_offsets[static_cast<std::size_t>(v) + 1];
     }
 
     /// Computes the maximum flow (= the minimum cut capacity) and the cut. Later calls return the
@@ -135,11 +136,15 @@ private:
         std::uint8_t tree;
     };
 
-    static bool valid(Cap c) noexcept {
-        if constexpr (std::is_floating_point_v<Cap>)
-            return std::isfinite(c) && c >= 0;
-        else
-            return c >= 0;
+    // Finite and >= 0 (false for NaN and infinity).
+    static bool valid(Cap c) noexcept { return c >= 0 && c <= std::numeric_limits<Cap>::max(); }
+
+    [[noreturn]] void nlink_error(index_t u, index_t v, Cap cap, Cap rev_cap) const {
+        constexpr auto where = "tessel::bk_maxflow::add_nlink";
+        expects_open(where);
+        expects(u >= 0 && u < num_nodes() && v >= 0 && v < num_nodes(), where, "link (", u, ", ", v,
+                ") has an end outside [0, ", num_nodes(), ")");
+        fail(where, "capacities of link (", u, ", ", v, ") must be finite and >= 0, got ", cap, " and ", rev_cap);
     }
     void expects_open(const char* where) const {
         expects(!m_solved, where, "the problem is already solved; call reset() to build a new one");
@@ -149,12 +154,9 @@ private:
     // growth and adoption scans sequential in memory.
     void build() {
         const auto n = static_cast<std::size_t>(num_nodes());
-        m_offsets.assign(n + 1, 0);
-        for (const auto& l : m_input) {
-            ++m_offsets[static_cast<std::size_t>(l.u) + 1];
-            ++m_offsets[static_cast<std::size_t>(l.v) + 1];
-        }
-        for (std::size_t v = 0; v < n; ++v) m_offsets[v + 1] += m_offsets[v];
+        expects(m_input.size() < static_cast<std::size_t>(max_index / 2), "tessel::bk_maxflow::solve", "too many links (",
+                m_input.size(), ")");
+        for (std::size_t v = 0; v < n; ++v) m_offsets[v + 1] += m_offsets[v];  // degrees -> offsets
         m_arcs.resize(2 * m_input.size());
         m_fill.assign(m_offsets.begin(), m_offsets.end() - 1);
         for (const auto& l : m_input) {
