@@ -1,0 +1,89 @@
+// tessel/methods/azad2025.hpp: A. Azad and W. Hamid, "Multi-Scale Unsupervised Image Segmentation
+// with Inception-Based Feature Clustering", 2025.
+//
+// Kim 2020's self-training loop (CE against the argmax + continuity, SGD lr 0.1 momentum 0.9,
+// stop at 3 labels) with an Inception backbone (METHODS.md §4):
+//   stem conv1x1 3->15 -> BN -> ReLU (paper order; option stem_relu_before_bn = the code's order)
+//   Inception 3a (160 | 96->64 | 16->16 | pool->16 = 256) -> ReLU -> BN(256)
+//   nConv x Inception 3b (96 | 32->16 | 16->8 | pool->8 = 128), first 256->128, each -> ReLU -> BN(128)
+//   head conv1x1 128->q -> BN(q)
+// Every conv unit inside a block is conv -> BN -> ReLU. Defaults: q = 100, nConv = 2,
+// 150 iterations (the paper's runs), Xavier-uniform conv weights (paper; option pytorch_default).
+#pragma once
+#include "tessel/methods/kim2020.hpp"
+#include "tessel/nn/inception.hpp"
+
+namespace tessel::methods {
+
+/// Inception block followed by ReLU -> BN, as the authors' blocks are.
+using azad_block = nn::sequential<nn::inception, nn::relu, nn::batch_norm>;
+/// Stem in the paper's order (conv -> BN -> ReLU) and in the code's (conv -> ReLU -> BN).
+using azad_stem_paper = nn::sequential<nn::conv2d, nn::batch_norm, nn::relu>;
+using azad_stem_code = nn::sequential<nn::conv2d, nn::relu, nn::batch_norm>;
+
+template <class Stem>
+using azad_network = nn::sequential<Stem, azad_block, azad_block, nn::repeat<azad_block>, nn::conv2d, nn::batch_norm>;
+
+struct azad2025_config {
+    index_t channels = 100;             ///< q
+    index_t stem_channels = 15;         ///< intermediate_channels
+    index_t inception_blocks = 2;       ///< nConv: number of 3b blocks (>= 1)
+    bool stem_relu_before_bn = false;   ///< the code's stem order instead of the paper's
+    nn::init::scheme init = nn::init::scheme::xavier_uniform;
+    stages::self_train_options train{.max_iterations = 150};
+};
+
+template <class Stem>
+typename azad_network<Stem>::config azad_network_config(const azad2025_config& c) {
+    constexpr auto where = "tessel::methods::azad2025";
+    expects(c.channels >= 2, where, "channels must be >= 2, got ", c.channels);
+    expects(c.stem_channels >= 1, where, "stem_channels must be >= 1, got ", c.stem_channels);
+    expects(c.inception_blocks >= 1, where, "inception_blocks must be >= 1, got ", c.inception_blocks);
+    const auto init = c.init;
+    const nn::conv2d::config stem_conv{.in_channels = 3, .out_channels = c.stem_channels, .kernel = 1, .init = init};
+    typename Stem::config stem;
+    if constexpr (std::is_same_v<Stem, azad_stem_paper>)
+        stem = {stem_conv, {.channels = c.stem_channels}, {}};
+    else
+        stem = {stem_conv, {}, {.channels = c.stem_channels}};
+    const nn::inception::config i3a{.in_channels = c.stem_channels, .branch1 = 160, .branch2_reduce = 96, .branch2 = 64,
+                                    .branch3_reduce = 16, .branch3 = 16, .branch4 = 16, .init = init};
+    nn::inception::config i3b{.in_channels = 256, .branch1 = 96, .branch2_reduce = 32, .branch2 = 16,
+                              .branch3_reduce = 16, .branch3 = 8, .branch4 = 8, .init = init};
+    const azad_block::config first3b{i3b, {}, {.channels = 128}};
+    i3b.in_channels = 128;
+    const azad_block::config later3b{i3b, {}, {.channels = 128}};
+    return {stem,
+            azad_block::config{i3a, {}, {.channels = 256}},
+            first3b,
+            {.count = c.inception_blocks - 1, .block = later3b},
+            nn::conv2d::config{.in_channels = 128, .out_channels = c.channels, .kernel = 1, .init = init},
+            {.channels = c.channels}};
+}
+
+template <Backend B>
+class azad2025 {
+public:
+    explicit azad2025(azad2025_config cfg = {}) : m_cfg(std::move(cfg)) {}
+
+    label_map run(const image<std::uint8_t>& img, seed s = {}, pipeline::progress_fn progress = {}) {
+        return m_cfg.stem_relu_before_bn ? run_with<azad_stem_code>(img, s, std::move(progress))
+                                         : run_with<azad_stem_paper>(img, s, std::move(progress));
+    }
+    [[nodiscard]] const pipeline::report& last_report() const noexcept { return m_report; }
+
+private:
+    template <class Stem>
+    label_map run_with(const image<std::uint8_t>& img, seed s, pipeline::progress_fn progress) {
+        using stage = stages::self_train<azad_network<Stem>>;
+        pipeline::pipeline<B, stage> p(typename stage::config{azad_network_config<Stem>(m_cfg), m_cfg.train, {}});
+        label_map out = p.run(img, s, std::move(progress));
+        m_report = p.last_state().info;
+        return out;
+    }
+
+    azad2025_config m_cfg;
+    pipeline::report m_report;
+};
+
+}  // namespace tessel::methods

@@ -1,0 +1,72 @@
+// tessel/methods/kanezaki2018.hpp: A. Kanezaki, "Unsupervised image segmentation by
+// backpropagation", ICASSP 2018.
+//
+// The DFC network (methods/kim2020.hpp) trained on one image against its argmax labels, refined
+// each iteration by a majority vote inside SLIC superpixels computed once before training; the
+// loss is cross-entropy only. Settings follow the authors' code (kanezaki/pytorch-unsupervised-
+// segmentation, demo.py; METHODS.md §3): q = 100, M = 2, SLIC with 10000 segments and compactness
+// 100 (scikit-image semantics, on RGB; option slic_on_bgr), SGD lr 0.1 momentum 0.9, 1000
+// iterations, stop at 3 labels.
+#pragma once
+#include "tessel/methods/kim2020.hpp"
+#include "tessel/pipeline/stages/superpixels.hpp"
+#include "tessel/superpixel/slic.hpp"
+
+namespace tessel::methods {
+
+struct kanezaki2018_config {
+    index_t channels = 100;   ///< q
+    index_t conv_blocks = 2;  ///< M
+    stages::self_train_options train{.continuity_weight = 0.0};  ///< no continuity term in this method
+    slic::config superpixels{.n_segments = 10000, .compactness = 100.0f};
+    bool slic_on_bgr = false;  ///< compute SLIC on swapped channels, as the authors' code does
+};
+
+template <Backend B>
+class kanezaki2018 {
+public:
+    explicit kanezaki2018(kanezaki2018_config cfg = {}) : m_cfg(std::move(cfg)) {}
+
+    label_map run(const image<std::uint8_t>& img, seed s = {}, pipeline::progress_fn progress = {}) {
+        using sp_stage = stages::superpixels<slic>;
+        using train_stage = stages::self_train<dfc_network, stages::superpixel_majority>;
+        if (m_cfg.slic_on_bgr) {
+            // SLIC sees B,G,R as R,G,B; the network still sees RGB.
+            label_map sp = slic{m_cfg.superpixels}(B{}, swap_red_blue(img));
+            pipeline::pipeline<B, given_superpixels, train_stage> p(
+                given_superpixels::config{std::move(sp)},
+                typename train_stage::config{dfc_network_config(m_cfg.channels, m_cfg.conv_blocks), m_cfg.train, {}});
+            return finish(p, img, s, std::move(progress));
+        }
+        pipeline::pipeline<B, sp_stage, train_stage> p(
+            m_cfg.superpixels,
+            typename train_stage::config{dfc_network_config(m_cfg.channels, m_cfg.conv_blocks), m_cfg.train, {}});
+        return finish(p, img, s, std::move(progress));
+    }
+    [[nodiscard]] const pipeline::report& last_report() const noexcept { return m_report; }
+
+private:
+    /// A stage that installs superpixels computed outside the pipeline.
+    struct given_superpixels {
+        struct config {
+            label_map superpixels;
+        };
+        template <Backend BB>
+        struct bind {
+            config cfg;
+            explicit bind(const config& c) : cfg(c) {}
+            void run(pipeline::state<BB>& st) { st.superpixels = cfg.superpixels; }
+        };
+    };
+    template <class P>
+    label_map finish(P& p, const image<std::uint8_t>& img, seed s, pipeline::progress_fn progress) {
+        label_map out = p.run(img, s, std::move(progress));
+        m_report = p.last_state().info;
+        return out;
+    }
+
+    kanezaki2018_config m_cfg;
+    pipeline::report m_report;
+};
+
+}  // namespace tessel::methods
