@@ -218,14 +218,17 @@ struct bsr_result {
 
 /// The five BSR output files (eval_RI_VOI.txt, eval_RI_VOI_thr.txt, eval_cover.txt,
 /// eval_cover_th.txt, eval_cover_img.txt) as text, each number "%10g" separated by a space, so they
-/// can be diffed against the reference outputs.
-[[nodiscard]] inline std::map<std::string, std::string> bsr_files(const bsr_result& r) {
-    auto row = [](std::initializer_list<double> vals) {
+/// can be diffed against the reference outputs. significant_digits > 6 prints "%10.<n>g" instead,
+/// for comparing unrounded values.
+[[nodiscard]] inline std::map<std::string, std::string> bsr_files(const bsr_result& r, int significant_digits = 6) {
+    expects(significant_digits >= 1 && significant_digits <= 17, "tessel::metrics::bsr_files",
+            "significant_digits must be 1..17, got ", significant_digits);
+    auto row = [significant_digits](std::initializer_list<double> vals) {
         std::string s;
         char buf[64];
         bool first = true;
         for (double v : vals) {
-            std::snprintf(buf, sizeof buf, first ? "%10g" : " %10g", v);
+            std::snprintf(buf, sizeof buf, first ? "%10.*g" : " %10.*g", significant_digits, v);
             s += buf;
             first = false;
         }
