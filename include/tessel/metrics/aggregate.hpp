@@ -81,6 +81,22 @@ struct bsr_image_stats {
     double cnt_r_best = 0;
 };
 
+/// The RI, VI and covering counts of one segmentation from its tables against the image's GTs.
+/// `best_gt_iou` as in bsr_covering_counts.
+[[nodiscard]] inline bsr_setting_stats bsr_setting(std::span<const contingency_table> tables,
+                                                   std::vector<double>* best_gt_iou = nullptr) {
+    expects(!tables.empty(), "tessel::metrics::bsr_setting", "no ground truth given");
+    bsr_setting_stats st;
+    for (const auto& t : tables) {
+        st.ri += rand_index(t);
+        st.vi += variation_of_information(t).vi;
+    }
+    st.ri /= static_cast<double>(tables.size());
+    st.vi /= static_cast<double>(tables.size());
+    st.cover = bsr_covering_counts(tables, best_gt_iou);
+    return st;
+}
+
 /// Scores a family of segmentations of one image against its ground truths.
 /// @pre segs and gts are non-empty; every map has the same size.
 template <HostBackend B = cpu_serial>
@@ -102,16 +118,9 @@ template <HostBackend B = cpu_serial>
         check_ground_truths(segs[t], gts, where);
         const compact_labels s = compact(segs[t], backend);
         std::vector<contingency_table> tables;
-        bsr_setting_stats st;
-        for (const auto& g : gt_compact) {
-            tables.push_back(contingency(s, g, backend));
-            st.ri += rand_index(tables.back());
-            st.vi += variation_of_information(tables.back()).vi;
-        }
-        st.ri /= static_cast<double>(gts.size());
-        st.vi /= static_cast<double>(gts.size());
+        for (const auto& g : gt_compact) tables.push_back(contingency(s, g, backend));
         std::vector<double> best;
-        st.cover = bsr_covering_counts(tables, &best);
+        const bsr_setting_stats st = bsr_setting(tables, &best);
         if (t == 0) {
             best_over_t = best;
             for (const auto& tb : tables)
