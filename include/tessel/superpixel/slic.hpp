@@ -109,8 +109,15 @@ inline slic_geometry make_slic_geometry(index_t H, index_t W, index_t C, const s
             (grid.rows + my - 1) / my, (grid.cols + mx - 1) / mx};
 }
 
+/// Row coordinate marking a centre whose cluster emptied: its window is empty from then on.
+inline constexpr double slic_retired = -1.0e30;
+
 /// skimage's search window of a centre: [floor(max(c - 2w, 0)), floor(min(c + 2w + 1, n))).
 TESSEL_HD inline void slic_window(double c, index_t w, index_t n, index_t& lo, index_t& hi) {
+    if (c == slic_retired) {
+        lo = hi = 0;
+        return;
+    }
     const double a = c - 2.0 * static_cast<double>(w);
     const double b = c + 2.0 * static_cast<double>(w) + 1.0;
     lo = static_cast<index_t>(a > 0.0 ? a : 0.0);
@@ -211,7 +218,8 @@ struct slic_assign_functor {
 };
 
 /// Update step for one centre: the mean position and colour of the pixels assigned to it (all of
-/// which lie in its search window), summed in raster order; an empty cluster keeps its centre.
+/// which lie in its search window), summed in raster order. A cluster that lost all its pixels is
+/// retired (skimage divides 0 by 0 there, and the NaN centre never takes a pixel again).
 /// With SLIC-zero it then raises the centre's colour normaliser to the largest colour distance
 /// of its pixels (skimage's running maximum).
 template <int NC>
@@ -252,8 +260,9 @@ struct slic_update_functor {
             sum_x += row_x;
             for (index_t ch = 0; ch < C; ++ch) sum_c[ch] += static_cast<double>(row_c[ch]);
         }
-        if (count == 0) {
+        if (count == 0) {  // retired for good, as skimage's 0/0 centre never wins a pixel again
             for (index_t i = 0; i < 2 + C; ++i) out[i] = c[i];
+            out[0] = slic_retired;
             return;
         }
         const double inv = 1.0 / static_cast<double>(count);
@@ -324,7 +333,7 @@ struct add_functor {
 ///  7. labels start at start_label.
 /// Differences from skimage: distances are computed in float (skimage: double), so exact ties
 /// may break differently; skimage's early exit when no pixel changes never triggers there and
-/// is not reproduced; an empty cluster keeps its centre (skimage divides by zero).
+/// is not reproduced.
 ///
 /// @code
 ///   tessel::slic spec{{.n_segments = 1000, .compactness = 10}};
@@ -502,6 +511,7 @@ private:
         for (index_t i = 0; i < g.rows; ++i)
             for (index_t j = 0; j < g.cols; ++j) {
                 const double* p = c + (i * g.cols + j) * (2 + C);
+                if (p[0] == detail::slic_retired) continue;
                 dy = std::max(dy, std::abs(p[0] - static_cast<double>(g.start_y + i * g.step_y)));
                 dx = std::max(dx, std::abs(p[1] - static_cast<double>(g.start_x + j * g.step_x)));
             }
