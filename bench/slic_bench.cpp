@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <set>
 #include <string>
@@ -93,8 +94,11 @@ int main() {
         std::printf("{\"bench\":\"%s\",\"seconds\":%.6f,\"segments\":%ld", bench.c_str(), s, seg);
         if (cs > 0)
             std::printf(",\"opencv_seconds\":%.6f,\"opencv_segments\":%ld,\"ratio_to_opencv\":%.4f", cs, cseg, s / cs);
-        std::printf(",\"threads\":2,\"image\":\"%s\",\"width\":%ld,\"height\":%ld}\n", name.c_str(),
-                    static_cast<long>(img.width()), static_cast<long>(img.height()));
+        // OpenMP's wait policy decides how badly cpu_omp suffers when other processes load the cores.
+        const char* policy = std::getenv("OMP_WAIT_POLICY");
+        std::printf(",\"threads\":2,\"omp_wait_policy\":\"%s\",\"image\":\"%s\",\"width\":%ld,\"height\":%ld}\n",
+                    policy ? policy : "default", name.c_str(), static_cast<long>(img.width()),
+                    static_cast<long>(img.height()));
         std::fflush(stdout);
     };
 
