@@ -1,0 +1,131 @@
+// tessel/nn/conv2d.hpp: 2-d convolution (PyTorch's Conv2d with a square kernel), NCHW.
+//
+// y[n, o] = b[o] + sum_c W[o, c] * x[n, c] (cross-correlation, as in every deep-learning
+// framework), with stride, zero padding and dilation. Weights are [out, in, k, k]. Each image runs
+// through ops::conv2d_engine: im2col over bands of output rows + one GEMM per band, so the column
+// buffer stays under config::workspace_bytes (docs/nn_conv.md). The first layer of a network can
+// skip its input gradient (set_input_grad_needed(false)), which nn::sequential requests.
+#pragma once
+#include <cstddef>
+
+#include "tessel/nn/concepts.hpp"
+#include "tessel/nn/detail/channel_ops.hpp"
+#include "tessel/nn/init.hpp"
+#include "tessel/ops/conv2d.hpp"
+
+namespace tessel::nn {
+
+struct conv2d {
+    struct config {
+        index_t in_channels = 0;
+        index_t out_channels = 0;
+        index_t kernel = 1;
+        index_t stride = 1;
+        index_t padding = 0;
+        index_t dilation = 1;
+        bool bias = true;
+        init::scheme init = init::scheme::pytorch_default;
+        /// Upper bound on the column buffer (bytes); larger bands give larger GEMMs.
+        std::size_t workspace_bytes = ops::default_conv_workspace_bytes;
+    };
+
+    /// Throws naming `where` unless the configuration is usable.
+    static void validate(const config& c, std::string_view where) {
+        expects(c.in_channels > 0, where, "in_channels must be positive, got ", c.in_channels);
+        expects(c.out_channels > 0, where, "out_channels must be positive, got ", c.out_channels);
+        expects(c.kernel >= 1, where, "kernel must be >= 1, got ", c.kernel);
+        expects(c.stride >= 1, where, "stride must be >= 1, got ", c.stride);
+        expects(c.padding >= 0, where, "padding must be >= 0, got ", c.padding);
+        expects(c.dilation >= 1, where, "dilation must be >= 1, got ", c.dilation);
+    }
+
+    template <Backend B, class T = float>
+    class bind {
+    public:
+        bind(const config& cfg, rng& init) : m_cfg(cfg) {
+            validate(cfg, "tessel::nn::conv2d");
+            const index_t k = cfg.kernel, fan_in = cfg.in_channels * k * k, fan_out = cfg.out_channels * k * k;
+            m_w.resize(shape{cfg.out_channels, cfg.in_channels, k, k});
+            if (cfg.init == init::scheme::xavier_uniform)
+                init::xavier_uniform(m_w, fan_in, fan_out, init);
+            else
+                init::kaiming_uniform(m_w, fan_in, init);
+            m_dw.resize(m_w.shape());
+            if (cfg.bias) {
+                m_b.resize(shape{cfg.out_channels});
+                init::default_bias(m_b, fan_in, init);
+                m_db.resize(m_b.shape());
+            }
+        }
+
+        const tensor<T, B>& forward(context<B>&, const tensor<T, B>& x) {
+            constexpr const char* where = "tessel::nn::conv2d::forward";
+            expects(x.rank() == 4, where, "expects an NCHW tensor, got shape ", x.shape().str());
+            expects(x.numel() > 0, where, "empty input of shape ", x.shape().str());
+            expects(x.dim(1) == m_cfg.in_channels, where, "input has ", x.dim(1), " channels, the layer expects ",
+                    m_cfg.in_channels, " (input shape ", x.shape().str(), ")");
+            ops::conv_geometry g{.channels = x.dim(1), .height = x.dim(2), .width = x.dim(3), .kernel = m_cfg.kernel,
+                                 .stride = m_cfg.stride, .padding = m_cfg.padding, .dilation = m_cfg.dilation};
+            g.finish(where);
+            if (!(x.shape() == m_in_shape)) {
+                m_engine.configure(g, m_cfg.out_channels, m_cfg.workspace_bytes);
+                m_in_shape = x.shape();
+            }
+            const index_t N = x.dim(0), P = g.out_height * g.out_width;
+            m_y.resize(shape{N, m_cfg.out_channels, g.out_height, g.out_width});
+            if (m_cfg.bias)
+                parallel_for(B{}, N * m_cfg.out_channels,
+                             detail::broadcast_bias_fn<T>{m_b.data(), m_y.data(), m_cfg.out_channels, P});
+            const index_t in_img = x.numel() / N, out_img = m_cfg.out_channels * P;
+            for (index_t n = 0; n < N; ++n)
+                m_engine.forward(m_w.data(), x.data() + n * in_img, m_y.data() + n * out_img,
+                                 m_cfg.bias ? T(1) : T(0));
+            m_x = &x;
+            return m_y;
+        }
+
+        const tensor<T, B>& backward(context<B>&, const tensor<T, B>& dy) {
+            constexpr const char* where = "tessel::nn::conv2d::backward";
+            expects(m_x != nullptr, where, "backward called before forward");
+            expect_same_shape(where, dy, m_y);
+            const index_t N = dy.dim(0), P = dy.dim(2) * dy.dim(3);
+            const index_t in_img = m_x->numel() / N, out_img = m_cfg.out_channels * P;
+            if (m_cfg.bias)
+                parallel_for(B{}, m_cfg.out_channels,
+                             detail::channel_sum_fn<T>{dy.data(), m_db.data(), N, m_cfg.out_channels, P});
+            if (m_input_grad) m_dx.resize(m_x->shape());
+            for (index_t n = 0; n < N; ++n)
+                m_engine.backward(m_w.data(), m_x->data() + n * in_img, dy.data() + n * out_img, m_dw.data(),
+                                  n == 0 ? T(0) : T(1), m_input_grad ? m_dx.data() + n * in_img : nullptr);
+            return m_dx;
+        }
+
+        parameter_list<T, B> parameters() {
+            parameter_list<T, B> p{{&m_w, &m_dw, "weight"}};
+            if (m_cfg.bias) p.push_back({&m_b, &m_db, "bias"});
+            return p;
+        }
+        /// With false, backward skips dx (returns an unspecified tensor): for a network's first layer.
+        void set_input_grad_needed(bool needed) noexcept { m_input_grad = needed; }
+
+        [[nodiscard]] const config& cfg() const noexcept { return m_cfg; }
+        tensor<T, B>& weight() noexcept { return m_w; }
+        tensor<T, B>& bias() noexcept { return m_b; }
+        /// Output rows per im2col band at the last input shape (for docs and benches).
+        [[nodiscard]] index_t band_rows() const noexcept { return m_engine.band_rows(); }
+
+    private:
+        config m_cfg;
+        tensor<T, B> m_w, m_dw, m_b, m_db, m_y, m_dx;
+        ops::conv2d_engine<B, T> m_engine;
+        shape m_in_shape{};
+        const tensor<T, B>* m_x = nullptr;
+        bool m_input_grad = true;
+    };
+};
+
+static_assert(LayerSpec<conv2d>);
+static_assert(Layer<conv2d::bind<cpu_serial>, cpu_serial>);
+static_assert(SkipsInputGrad<conv2d::bind<cpu_serial>>);
+
+}  // namespace tessel::nn

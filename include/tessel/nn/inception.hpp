@@ -1,0 +1,149 @@
+// tessel/nn/inception.hpp: the Inception block of Azad & Hamid 2025 (METHODS.md §4.1), NCHW.
+//
+// Four parallel branches over the same input, concatenated along channels in the order
+//   (a) 1x1;  (b) 1x1 then 3x3 (pad 1);  (c) 1x1 then 5x5 (pad 2);  (d) 3x3 max pool (stride 1,
+//   pad 1) then 1x1,
+// where every conv unit is conv -> batch_norm -> relu. Spatial size is preserved. Branch widths are
+// config values (the paper's "3a" block: 160; 96, 64; 16, 16; 16). Backward splits the output
+// gradient by channel slices and sums the four branches' input gradients.
+#pragma once
+#include "tessel/nn/batch_norm.hpp"
+#include "tessel/nn/conv2d.hpp"
+#include "tessel/nn/detail/channel_ops.hpp"
+#include "tessel/nn/max_pool2d.hpp"
+#include "tessel/nn/relu.hpp"
+#include "tessel/nn/sequential.hpp"
+
+namespace tessel::nn {
+
+namespace detail {
+template <class T>
+struct sum4_fn {
+    const T *a, *b, *c, *d;
+    T* out;
+    TESSEL_HD void operator()(index_t i) const { out[i] = (a[i] + b[i]) + (c[i] + d[i]); }
+};
+}  // namespace detail
+
+struct inception {
+    struct config {
+        index_t in_channels = 0;
+        index_t branch1 = 0;          ///< (a) 1x1 width
+        index_t branch2_reduce = 0;   ///< (b) 1x1 width before the 3x3
+        index_t branch2 = 0;          ///< (b) 3x3 width
+        index_t branch3_reduce = 0;   ///< (c) 1x1 width before the 5x5
+        index_t branch3 = 0;          ///< (c) 5x5 width
+        index_t branch4 = 0;          ///< (d) 1x1 width after the pool
+        init::scheme init = init::scheme::pytorch_default;
+
+        [[nodiscard]] index_t out_channels() const { return branch1 + branch2 + branch3 + branch4; }
+    };
+
+    using unit1 = sequential<conv2d, batch_norm, relu>;
+    using unit2 = sequential<conv2d, batch_norm, relu, conv2d, batch_norm, relu>;
+    using unit_pool = sequential<max_pool2d, conv2d, batch_norm, relu>;
+
+    template <Backend B, class T = float>
+    class bind {
+    public:
+        bind(const config& cfg, rng& init)
+            : m_cfg(checked(cfg)),
+              m_a(unit1::config{conv(cfg.in_channels, cfg.branch1, 1, cfg), {.channels = cfg.branch1}, {}}, init),
+              m_b(unit2::config{conv(cfg.in_channels, cfg.branch2_reduce, 1, cfg), {.channels = cfg.branch2_reduce}, {},
+                                conv(cfg.branch2_reduce, cfg.branch2, 3, cfg), {.channels = cfg.branch2}, {}},
+                  init),
+              m_c(unit2::config{conv(cfg.in_channels, cfg.branch3_reduce, 1, cfg), {.channels = cfg.branch3_reduce}, {},
+                                conv(cfg.branch3_reduce, cfg.branch3, 5, cfg), {.channels = cfg.branch3}, {}},
+                  init),
+              m_d(unit_pool::config{{.kernel = 3, .stride = 1, .padding = 1}, conv(cfg.in_channels, cfg.branch4, 1, cfg),
+                                    {.channels = cfg.branch4}, {}},
+                  init) {}
+
+        const tensor<T, B>& forward(context<B>& ctx, const tensor<T, B>& x) {
+            constexpr const char* where = "tessel::nn::inception::forward";
+            expects(x.rank() == 4, where, "expects an NCHW tensor, got shape ", x.shape().str());
+            expects(x.numel() > 0, where, "empty input of shape ", x.shape().str());
+            expects(x.dim(1) == m_cfg.in_channels, where, "input has ", x.dim(1), " channels, the block expects ",
+                    m_cfg.in_channels, " (input shape ", x.shape().str(), ")");
+            const index_t N = x.dim(0), P = x.dim(2) * x.dim(3), C = m_cfg.out_channels();
+            m_y.resize(shape{N, C, x.dim(2), x.dim(3)});
+            index_t c0 = 0;
+            auto put = [&](const tensor<T, B>& part) {
+                const index_t cs = part.dim(1);
+                parallel_for(B{}, N * cs, detail::channel_slice_fn<T>{part.data(), m_y.data(), cs, C, c0, P, false});
+                c0 += cs;
+            };
+            put(m_a.forward(ctx, x));
+            put(m_b.forward(ctx, x));
+            put(m_c.forward(ctx, x));
+            put(m_d.forward(ctx, x));
+            m_x_shape = x.shape();
+            return m_y;
+        }
+
+        const tensor<T, B>& backward(context<B>& ctx, const tensor<T, B>& dy) {
+            constexpr const char* where = "tessel::nn::inception::backward";
+            expect_same_shape(where, dy, m_y);
+            const index_t N = dy.dim(0), P = dy.dim(2) * dy.dim(3), C = m_cfg.out_channels();
+            index_t c0 = 0;
+            auto take = [&](tensor<T, B>& part, index_t cs) -> const tensor<T, B>& {
+                part.resize(shape{N, cs, dy.dim(2), dy.dim(3)});
+                parallel_for(B{}, N * cs, detail::channel_slice_fn<T>{dy.data(), part.data(), cs, C, c0, P, true});
+                c0 += cs;
+                return part;
+            };
+            const tensor<T, B>& da = m_a.backward(ctx, take(m_dy[0], m_cfg.branch1));
+            const tensor<T, B>& db = m_b.backward(ctx, take(m_dy[1], m_cfg.branch2));
+            const tensor<T, B>& dc = m_c.backward(ctx, take(m_dy[2], m_cfg.branch3));
+            const tensor<T, B>& dd = m_d.backward(ctx, take(m_dy[3], m_cfg.branch4));
+            if (m_input_grad) {
+                m_dx.resize(m_x_shape);
+                parallel_for(B{}, m_dx.numel(),
+                             detail::sum4_fn<T>{da.data(), db.data(), dc.data(), dd.data(), m_dx.data()});
+            }
+            return m_dx;
+        }
+
+        parameter_list<T, B> parameters() {
+            parameter_list<T, B> all;
+            append_parameters(all, m_a.parameters());
+            append_parameters(all, m_b.parameters());
+            append_parameters(all, m_c.parameters());
+            append_parameters(all, m_d.parameters());
+            return all;
+        }
+        void set_input_grad_needed(bool needed) {
+            m_input_grad = needed;
+            m_a.set_input_grad_needed(needed);
+            m_b.set_input_grad_needed(needed);
+            m_c.set_input_grad_needed(needed);
+        }
+
+    private:
+        static const config& checked(const config& c) {
+            constexpr const char* where = "tessel::nn::inception";
+            expects(c.in_channels > 0 && c.branch1 > 0 && c.branch2_reduce > 0 && c.branch2 > 0 &&
+                        c.branch3_reduce > 0 && c.branch3 > 0 && c.branch4 > 0,
+                    where, "every channel count must be positive, got in_channels=", c.in_channels,
+                    " branch1=", c.branch1, " branch2_reduce=", c.branch2_reduce, " branch2=", c.branch2,
+                    " branch3_reduce=", c.branch3_reduce, " branch3=", c.branch3, " branch4=", c.branch4);
+            return c;
+        }
+        static conv2d::config conv(index_t in, index_t out, index_t k, const config& c) {
+            return {.in_channels = in, .out_channels = out, .kernel = k, .padding = k / 2, .init = c.init};
+        }
+
+        config m_cfg;
+        typename unit1::template bind<B, T> m_a;
+        typename unit2::template bind<B, T> m_b, m_c;
+        typename unit_pool::template bind<B, T> m_d;
+        tensor<T, B> m_y, m_dx, m_dy[4];
+        shape m_x_shape{};
+        bool m_input_grad = true;
+    };
+};
+
+static_assert(LayerSpec<inception>);
+static_assert(Layer<inception::bind<cpu_serial>, cpu_serial>);
+
+}  // namespace tessel::nn
