@@ -33,8 +33,8 @@ public:
         if (m_cfg.slic_on_bgr) {
             // SLIC sees B,G,R as R,G,B; the network still sees RGB.
             label_map sp = slic{m_cfg.superpixels}(B{}, swap_red_blue(img));
-            pipeline::pipeline<B, given_superpixels, train_stage> p(
-                given_superpixels::config{std::move(sp)},
+            pipeline::pipeline<B, stages::given_superpixels, train_stage> p(
+                stages::given_superpixels::config{std::move(sp)},
                 typename train_stage::config{dfc_network_config(m_cfg.channels, m_cfg.conv_blocks), m_cfg.train, {}});
             return finish(p, img, s, std::move(progress));
         }
@@ -46,18 +46,6 @@ public:
     [[nodiscard]] const pipeline::report& last_report() const noexcept { return m_report; }
 
 private:
-    /// A stage that installs superpixels computed outside the pipeline.
-    struct given_superpixels {
-        struct config {
-            label_map superpixels;
-        };
-        template <Backend BB>
-        struct bind {
-            config cfg;
-            explicit bind(const config& c) : cfg(c) {}
-            void run(pipeline::state<BB>& st) { st.superpixels = cfg.superpixels; }
-        };
-    };
     template <class P>
     label_map finish(P& p, const image<std::uint8_t>& img, seed s, pipeline::progress_fn progress) {
         label_map out = p.run(img, s, std::move(progress));

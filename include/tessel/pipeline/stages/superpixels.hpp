@@ -35,4 +35,22 @@ struct superpixels {
     };
 };
 
+/// A stage that installs superpixels computed outside the pipeline (e.g. by another program, or
+/// on a different version of the image).
+///   writes: state.superpixels
+struct given_superpixels {
+    struct config {
+        label_map superpixels;
+    };
+    template <Backend B>
+    struct bind {
+        config cfg;
+        explicit bind(const config& c) : cfg(c) {}
+        void run(pipeline::state<B>& st) {
+            expects(!cfg.superpixels.empty(), "tessel::stages::given_superpixels", "empty superpixel map");
+            st.superpixels = cfg.superpixels;
+        }
+    };
+};
+
 }  // namespace tessel::stages
