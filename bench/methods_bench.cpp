@@ -1,0 +1,121 @@
+// methods_bench: time per training iteration and peak memory of the DFC-family presets at
+// 481x321 on cpu_omp. One JSON line per preset:
+//   {"bench":"kim2020_iteration","seconds_per_iteration":...,"peak_rss_mb":...,...}
+// Each preset runs in a forked child so that its peak resident memory is its own.
+// Usage: methods_bench [iterations (default 6)] [image (default: first BSDS500 val image)]
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <tessel/io/image.hpp>
+#include <tessel/methods/azad2025.hpp>
+#include <tessel/methods/kim2020.hpp>
+
+#include "support/synthetic.hpp"
+
+namespace ts = tessel;
+
+namespace {
+
+ts::image<std::uint8_t> bench_image(const std::string& arg, std::string& name) {
+    if (!arg.empty()) {
+        name = arg;
+        return ts::io::read_image(arg);
+    }
+    const std::filesystem::path val = std::filesystem::path(TESSEL_BENCH_DATA_DIR) / "bsds500" / "val";
+    std::ifstream index(val / "index.txt");
+    std::string id;
+    if (index >> id) {
+        name = "bsds500/val/" + id + ".jpg";
+        return ts::io::read_image(val / (id + ".jpg"));
+    }
+    name = "synthetic 481x321 (BSDS500 not found)";
+    return ts::testing::make_shapes(481, 321, 12, 1).img;
+}
+
+/// Seconds per iteration of the median of `iterations` timed steps after 2 warm-up steps.
+template <class Net>
+double time_iterations(const typename Net::config& net_cfg, const ts::image<std::uint8_t>& img, int iterations) {
+    ts::rng init(0);
+    ts::stages::self_train_options opt;
+    opt.min_labels = 0;
+    ts::stages::dfc_trainer<Net, ts::cpu_omp> trainer(net_cfg, init, opt);
+    const auto x = ts::to_nchw<ts::cpu_omp>(img);
+    ts::pipeline::state<ts::cpu_omp> st;
+    ts::stages::no_refinement none;
+    for (int i = 0; i < 2; ++i) trainer.step(x, st, none);
+    std::vector<double> t;
+    for (int i = 0; i < iterations; ++i) {
+        const auto t0 = std::chrono::steady_clock::now();
+        trainer.step(x, st, none);
+        t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(t.begin(), t.end());
+    return t[t.size() / 2];
+}
+
+/// Runs fn in a child process; returns its result and the child's peak RSS in MB.
+template <class F>
+bool in_child(F fn, double& seconds, double& peak_mb) {
+    int fds[2];
+    if (pipe(fds) != 0) return false;
+    const pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        const double s = fn();
+        if (write(fds[1], &s, sizeof s) != static_cast<ssize_t>(sizeof s)) _exit(2);
+        _exit(0);
+    }
+    close(fds[1]);
+    int status = 0;
+    rusage ru{};
+    wait4(pid, &status, 0, &ru);
+    const bool ok = read(fds[0], &seconds, sizeof seconds) == static_cast<ssize_t>(sizeof seconds);
+    close(fds[0]);
+    peak_mb = static_cast<double>(ru.ru_maxrss) / 1024.0;
+    return ok && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const int iterations = argc > 1 ? std::max(1, std::atoi(argv[1])) : 6;
+    std::string name;
+    const auto img = bench_image(argc > 2 ? argv[2] : "", name);
+    const int threads = ts::num_threads(ts::cpu_omp{});
+
+    double s = 0, mb = 0;
+    if (in_child([&] { return time_iterations<ts::methods::dfc_network>(ts::methods::dfc_network_config(), img, iterations); },
+                 s, mb))
+        std::printf("{\"bench\":\"kim2020_iteration\",\"seconds_per_iteration\":%.4f,\"peak_rss_mb\":%.1f,"
+                    "\"width\":%lld,\"height\":%lld,\"threads\":%d,\"iterations_timed\":%d,\"image\":\"%s\","
+                    "\"reference_authors_pytorch_seconds\":2.22,\"ratio_to_authors_pytorch\":%.3f}\n",
+                    s, mb, static_cast<long long>(img.width()), static_cast<long long>(img.height()), threads,
+                    iterations, name.c_str(), s / 2.22);
+    else
+        std::printf("{\"bench\":\"kim2020_iteration\",\"error\":\"child failed\"}\n");
+    std::fflush(stdout);
+
+    using azad_net = ts::methods::azad_network<ts::methods::azad_stem_paper>;
+    if (in_child([&] {
+            return time_iterations<azad_net>(ts::methods::azad_network_config<ts::methods::azad_stem_paper>({}), img,
+                                             iterations);
+        },
+                 s, mb))
+        std::printf("{\"bench\":\"azad2025_iteration\",\"seconds_per_iteration\":%.4f,\"peak_rss_mb\":%.1f,"
+                    "\"width\":%lld,\"height\":%lld,\"threads\":%d,\"iterations_timed\":%d,\"image\":\"%s\","
+                    "\"reference_authors_pytorch_seconds\":8.0,\"ratio_to_authors_pytorch\":%.3f}\n",
+                    s, mb, static_cast<long long>(img.width()), static_cast<long long>(img.height()), threads,
+                    iterations, name.c_str(), s / 8.0);
+    else
+        std::printf("{\"bench\":\"azad2025_iteration\",\"error\":\"child failed\"}\n");
+    return 0;
+}
