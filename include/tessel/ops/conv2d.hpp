@@ -40,73 +40,68 @@ public:
     /// Sets the geometry (input side; g.finish() must have run) and the number of output
     /// channels, and sizes the column buffers: bands of rows such that col_rows x rows x OW
     /// elements fit in workspace_bytes (at least one row), one buffer per band-parallel thread.
+    /// A pointwise convolution has no column buffer; its GEMMs are cut into blocks of
+    /// pointwise_block pixels instead (one 100 x 154401 x 100 product runs at half the speed of
+    /// the same work in 4096-column blocks, docs/nn_conv.md).
     void configure(const conv_geometry& g, index_t out_channels, std::size_t workspace_bytes) {
         m_g = g;
         m_out_channels = out_channels;
+        const index_t P = g.out_height * g.out_width;
         if (g.is_pointwise()) {
             m_band = g.out_height;
-            m_threads = 1;
-            return;
+            m_items = (P + pointwise_block - 1) / pointwise_block;
+            m_slice = 0;
+        } else {
+            const std::size_t row_bytes = static_cast<std::size_t>(g.col_rows() * g.out_width) * sizeof(T);
+            m_band = std::clamp<index_t>(static_cast<index_t>(workspace_bytes / std::max<std::size_t>(row_bytes, 1)),
+                                         1, g.out_height);
+            m_items = (g.out_height + m_band - 1) / m_band;
+            m_slice = g.col_rows() * m_band * g.out_width;
         }
-        const std::size_t row_bytes = static_cast<std::size_t>(g.col_rows() * g.out_width) * sizeof(T);
-        m_band = std::clamp<index_t>(static_cast<index_t>(workspace_bytes / std::max<std::size_t>(row_bytes, 1)), 1,
-                                     g.out_height);
-        m_threads = band_parallel ? std::max(1, num_threads(B{})) : 1;
-        if (bands() < 2) m_threads = 1;
-        m_slice = g.col_rows() * m_band * g.out_width;
+        m_threads = band_parallel && m_items > 1 ? std::max(1, num_threads(B{})) : 1;
         m_col.resize(shape{m_threads * m_slice});
-        if (m_threads > 1) m_dw_part.resize(shape{m_threads, m_out_channels * g.col_rows()});
+        m_dw_part.resize(shape{m_threads > 1 ? m_threads * m_out_channels * g.col_rows() : 0});
     }
     [[nodiscard]] const conv_geometry& geometry() const noexcept { return m_g; }
     /// Output rows per band (the whole image for a pointwise convolution).
     [[nodiscard]] index_t band_rows() const noexcept { return m_band; }
-    [[nodiscard]] index_t bands() const noexcept { return (m_g.out_height + m_band - 1) / m_band; }
+    /// Work items per image: bands of rows, or pixel blocks of a pointwise convolution.
+    [[nodiscard]] index_t bands() const noexcept { return m_items; }
     [[nodiscard]] std::size_t workspace_bytes() const noexcept {
         return static_cast<std::size_t>(m_col.numel() + m_dw_part.numel()) * sizeof(T);
     }
 
     /// y = W col(x) + beta y for one image (x: Ci x H x W, y: Co x OH x OW, W: Co x K).
     void forward(const T* w, const T* x, T* y, T beta) {
-        const index_t K = m_g.col_rows(), P = m_g.out_height * m_g.out_width;
-        if (m_g.is_pointwise()) {
-            gemm(B{}, gemm_args<T>{.m = m_out_channels, .n = P, .k = K, .a = w, .lda = K, .b = x, .ldb = P,
-                                   .beta = beta, .c = y, .ldc = P});
-            return;
-        }
 #if defined(_OPENMP)
         if (band_parallel && m_threads > 1) {
-            const index_t nb = bands();
+            const index_t nb = m_items;
 #  pragma omp parallel num_threads(m_threads)
             {
                 T* col = m_col.data() + omp_get_thread_num() * m_slice;
 #  pragma omp for schedule(dynamic, 1)
-                for (index_t b = 0; b < nb; ++b) band_forward(cpu_serial{}, w, x, y, beta, b * m_band, col);
+                for (index_t b = 0; b < nb; ++b) item_forward(cpu_serial{}, w, x, y, beta, b, col);
             }
             return;
         }
 #endif
-        for (index_t oh = 0; oh < m_g.out_height; oh += m_band) band_forward(B{}, w, x, y, beta, oh, m_col.data());
+        for (index_t b = 0; b < m_items; ++b) item_forward(B{}, w, x, y, beta, b, m_col.data());
     }
 
     /// dW = dy col(x)^T + beta_w dW and, if dx is not null, dx = col2im(W^T dy), for one image.
     /// Both share one im2col per band.
     void backward(const T* w, const T* x, const T* dy, T* dw, T beta_w, T* dx) {
-        const index_t K = m_g.col_rows(), P = m_g.out_height * m_g.out_width;
-        if (m_g.is_pointwise()) {
-            gemm(B{}, gemm_args<T>{.trans_b = op::trans, .m = m_out_channels, .n = K, .k = P, .a = dy, .lda = P,
-                                   .b = x, .ldb = P, .beta = beta_w, .c = dw, .ldc = K});
-            if (dx)
-                gemm(B{}, gemm_args<T>{.trans_a = op::trans, .m = K, .n = P, .k = m_out_channels, .a = w, .lda = K,
-                                       .b = dy, .ldb = P, .beta = T(0), .c = dx, .ldc = P});
-            return;
-        }
-        if (dx) fill(dx, m_g.channels * m_g.height * m_g.width);
+        const index_t K = m_g.col_rows();
+        const bool pointwise = m_g.is_pointwise();
+        if (dx && !pointwise) fill(dx, m_g.channels * m_g.height * m_g.width);
 #if defined(_OPENMP)
         // Bands b and b + 2 write disjoint input rows when (rows + 1) * stride >= kernel extent, so
         // col2im can run on all even bands, then all odd bands, without two threads sharing a row.
+        // Pointwise blocks never overlap.
         const index_t span = m_g.dilation * (m_g.kernel - 1) + 1;
-        if (band_parallel && m_threads > 1 && (!dx || (m_band + 1) * m_g.stride >= span)) {
-            const index_t nb = bands(), CoK = m_out_channels * K;
+        const bool phased = dx && !pointwise;
+        if (band_parallel && m_threads > 1 && (!phased || (m_band + 1) * m_g.stride >= span)) {
+            const index_t nb = m_items, CoK = m_out_channels * K;
             T* parts = m_dw_part.data();
 #  pragma omp parallel num_threads(m_threads)
             {
@@ -114,12 +109,12 @@ public:
                 T* col = m_col.data() + t * m_slice;
                 T* part = parts + t * CoK;
                 for (index_t i = 0; i < CoK; ++i) part[i] = T(0);
-                for (int phase = 0; phase < (dx ? 2 : 1); ++phase) {
-                    const index_t count = dx ? (nb - phase + 1) / 2 : nb;
+                for (int phase = 0; phase < (phased ? 2 : 1); ++phase) {
+                    const index_t count = phased ? (nb - phase + 1) / 2 : nb;
 #  pragma omp for schedule(dynamic, 1)
                     for (index_t i = 0; i < count; ++i) {
-                        const index_t b = dx ? 2 * i + phase : i;
-                        band_backward(cpu_serial{}, w, x, dy, part, T(1), dx, b * m_band, col);
+                        const index_t b = phased ? 2 * i + phase : i;
+                        item_backward(cpu_serial{}, w, x, dy, part, T(1), dx, b, col);
                     }
                 }
             }
@@ -127,8 +122,8 @@ public:
             return;
         }
 #endif
-        for (index_t oh = 0; oh < m_g.out_height; oh += m_band) {
-            band_backward(B{}, w, x, dy, dw, beta_w, dx, oh, m_col.data());
+        for (index_t b = 0; b < m_items; ++b) {
+            item_backward(B{}, w, x, dy, dw, beta_w, dx, b, m_col.data());
             beta_w = T(1);
         }
     }
@@ -156,20 +151,36 @@ public:
     void weight_product(const T* a, const T* x, T* dw, T beta) { backward(nullptr, x, a, dw, beta, nullptr); }
 
 private:
-    /// Output rows [oh, oh + band) of y = W col(x) + beta y, run on backend E with column buffer col.
+    /// Work item b of y = W col(x) + beta y (band b of output rows, or pixel block b of a
+    /// pointwise convolution), run on backend E with column buffer col.
     template <class E>
-    void band_forward(E e, const T* w, const T* x, T* y, T beta, index_t oh, T* col) const {
+    void item_forward(E e, const T* w, const T* x, T* y, T beta, index_t b, T* col) const {
         const index_t K = m_g.col_rows(), P = m_g.out_height * m_g.out_width;
-        const index_t oh_end = std::min(oh + m_band, m_g.out_height), n = (oh_end - oh) * m_g.out_width;
+        if (m_g.is_pointwise()) {
+            const index_t p0 = b * pointwise_block, n = std::min(pointwise_block, P - p0);
+            gemm(e, gemm_args<T>{.m = m_out_channels, .n = n, .k = K, .a = w, .lda = K, .b = x + p0, .ldb = P,
+                                 .beta = beta, .c = y + p0, .ldc = P});
+            return;
+        }
+        const index_t oh = b * m_band, oh_end = std::min(oh + m_band, m_g.out_height), n = (oh_end - oh) * m_g.out_width;
         im2col(e, m_g, x, oh, oh_end, col);
         gemm(e, gemm_args<T>{.m = m_out_channels, .n = n, .k = K, .a = w, .lda = K, .b = col, .ldb = n, .beta = beta,
                              .c = y + oh * m_g.out_width, .ldc = P});
     }
-    /// One band of the backward pass: dw = dy_band col^T + beta_w dw; dx += col2im(W^T dy_band).
+    /// Work item b of the backward pass: dw = dy_b col_b^T + beta_w dw; dx += col2im(W^T dy_b).
     template <class E>
-    void band_backward(E e, const T* w, const T* x, const T* dy, T* dw, T beta_w, T* dx, index_t oh, T* col) const {
+    void item_backward(E e, const T* w, const T* x, const T* dy, T* dw, T beta_w, T* dx, index_t b, T* col) const {
         const index_t K = m_g.col_rows(), P = m_g.out_height * m_g.out_width;
-        const index_t oh_end = std::min(oh + m_band, m_g.out_height), n = (oh_end - oh) * m_g.out_width;
+        if (m_g.is_pointwise()) {
+            const index_t p0 = b * pointwise_block, n = std::min(pointwise_block, P - p0);
+            gemm(e, gemm_args<T>{.trans_b = op::trans, .m = m_out_channels, .n = K, .k = n, .a = dy + p0, .lda = P,
+                                 .b = x + p0, .ldb = P, .beta = beta_w, .c = dw, .ldc = K});
+            if (dx)
+                gemm(e, gemm_args<T>{.trans_a = op::trans, .m = K, .n = n, .k = m_out_channels, .a = w, .lda = K,
+                                     .b = dy + p0, .ldb = P, .beta = T(0), .c = dx + p0, .ldc = P});
+            return;
+        }
+        const index_t oh = b * m_band, oh_end = std::min(oh + m_band, m_g.out_height), n = (oh_end - oh) * m_g.out_width;
         const T* dy_band = dy + oh * m_g.out_width;
         im2col(e, m_g, x, oh, oh_end, col);
         gemm(e, gemm_args<T>{.trans_b = op::trans, .m = m_out_channels, .n = K, .k = n, .a = dy_band, .lda = P,
@@ -200,8 +211,11 @@ private:
     };
     static void fill(T* p, index_t n) { parallel_for(B{}, n, zero_fn{p}); }
 
+    static constexpr index_t pointwise_block = 4096;
+
     conv_geometry m_g{};
     index_t m_out_channels = 0;
+    index_t m_items = 0;
     index_t m_band = 1;
     index_t m_slice = 0;
     int m_threads = 1;

@@ -305,3 +305,27 @@ TEST_CASE("conv2d: band-parallel cpu_omp path equals cpu_serial (double)") {
                 CHECK(conv_ref::max_abs_diff(*s.parameters()[k].grad, o.parameters()[k].grad->to<ts::cpu_serial>()) < 1e-11);
         }
 }
+
+TEST_CASE("conv2d: pointwise convolution in pixel blocks, cpu_omp equals cpu_serial and direct loops") {
+    // 2 x 75 x 70 pixels: more than one 4096-pixel block per image.
+    const ts::nn::conv2d::config cfg{.in_channels = 3, .out_channels = 4, .kernel = 1};
+    ts::rng a(8), b(8);
+    ts::nn::conv2d::bind<ts::cpu_serial, double> s(cfg, a);
+    ts::nn::conv2d::bind<ts::cpu_omp, double> o(cfg, b);
+    ts::nn::context<ts::cpu_serial> cs;
+    ts::nn::context<ts::cpu_omp> co;
+    const auto x = conv_ref::random_tensor(ts::shape{2, 3, 75, 70}, 15);
+    const auto xo = x.to<ts::cpu_omp>();
+    const auto ys = s.forward(cs, x);
+    const auto bh = s.bias();
+    CHECK(conv_ref::max_abs_diff(ys, conv_ref::conv2d(x, s.weight(), &bh, {1, 1, 0, 1})) < 1e-12);
+    CHECK(conv_ref::max_abs_diff(ys, o.forward(co, xo).to<ts::cpu_serial>()) < 1e-12);
+    const auto dy = conv_ref::random_tensor(ys.shape(), 16);
+    const auto dyo = dy.to<ts::cpu_omp>();
+    CHECK(conv_ref::max_abs_diff(s.backward(cs, dy), o.backward(co, dyo).to<ts::cpu_serial>()) < 1e-12);
+    for (std::size_t k = 0; k < 2; ++k)
+        CHECK(conv_ref::max_abs_diff(*s.parameters()[k].grad, o.parameters()[k].grad->to<ts::cpu_serial>()) < 1e-10);
+    auto r = ts::autograd::check_gradients<ts::nn::conv2d>(cfg, ts::shape{1, 3, 70, 60});
+    INFO(r.report);
+    CHECK(r.passed);
+}
