@@ -41,8 +41,8 @@ public:
     /// channels, and sizes the column buffers: bands of rows such that col_rows x rows x OW
     /// elements fit in workspace_bytes (at least one row), one buffer per band-parallel thread.
     /// A pointwise convolution has no column buffer; its GEMMs are cut into blocks of
-    /// pointwise_block pixels instead (one 100 x 154401 x 100 product runs at half the speed of
-    /// the same work in 4096-column blocks, docs/nn_conv.md).
+    /// pointwise_block pixels, which cpu_omp hands out to its threads like bands (the blocking
+    /// itself neither helps nor hurts the serial speed: docs/nn_conv.md).
     void configure(const conv_geometry& g, index_t out_channels, std::size_t workspace_bytes) {
         m_g = g;
         m_out_channels = out_channels;
