@@ -15,6 +15,52 @@ namespace tessel::nn {
 
 namespace detail {
 
+/// s1 += sum (a - shift), s2 += sum (a - shift)^2 over n values, in double with 8 independent
+/// lanes: strict FP semantics forbid the compiler from vectorising a single running sum, but
+/// eight separate sums vectorise (and are more accurate, too).
+template <class T>
+TESSEL_HD void shifted_sums(const T* a, index_t n, double shift, double& s1, double& s2) {
+    double l1[8] = {0, 0, 0, 0, 0, 0, 0, 0}, l2[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    index_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; ++j) {
+            const double d = static_cast<double>(a[i + j]) - shift;
+            l1[j] += d;
+            l2[j] += d * d;
+        }
+    for (; i < n; ++i) {
+        const double d = static_cast<double>(a[i]) - shift;
+        l1[0] += d;
+        l2[0] += d * d;
+    }
+    for (int j = 0; j < 8; ++j) {
+        s1 += l1[j];
+        s2 += l2[j];
+    }
+}
+
+/// sd += sum g, sdx += sum g (x - mu), with the same lane structure as shifted_sums.
+template <class T>
+TESSEL_HD void grad_sums(const T* g, const T* x, index_t n, double mu, double& sd, double& sdx) {
+    double l1[8] = {0, 0, 0, 0, 0, 0, 0, 0}, l2[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    index_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; ++j) {
+            const double gj = static_cast<double>(g[i + j]);
+            l1[j] += gj;
+            l2[j] += gj * (static_cast<double>(x[i + j]) - mu);
+        }
+    for (; i < n; ++i) {
+        const double gj = static_cast<double>(g[i]);
+        l1[0] += gj;
+        l2[0] += gj * (static_cast<double>(x[i]) - mu);
+    }
+    for (int j = 0; j < 8; ++j) {
+        sd += l1[j];
+        sdx += l2[j];
+    }
+}
+
 /// mean[c], var[c] (biased) and invstd[c] over (N, plane); updates the running statistics.
 template <class T>
 struct bn_stats_fn {
@@ -24,21 +70,14 @@ struct bn_stats_fn {
     double eps, momentum;
     TESSEL_HD void operator()(index_t c) const {
         const double count = static_cast<double>(batch * plane);
-        double s = 0;
-        for (index_t n = 0; n < batch; ++n) {
-            const T* row = x + (n * channels + c) * plane;
-            for (index_t i = 0; i < plane; ++i) s += static_cast<double>(row[i]);
-        }
-        const double mu = s / count;
-        // Two passes: the one-pass E[x^2] - mu^2 loses precision when |mu| >> std.
-        double ss = 0;
-        for (index_t n = 0; n < batch; ++n) {
-            const T* row = x + (n * channels + c) * plane;
-            for (index_t i = 0; i < plane; ++i) {
-                const double d = static_cast<double>(row[i]) - mu;
-                ss += d * d;
-            }
-        }
+        // One pass over the data, shifted by the channel's first value so that E[d^2] - E[d]^2
+        // does not cancel catastrophically when |mean| >> std.
+        const double shift = static_cast<double>(x[c * plane]);
+        double s1 = 0, s2 = 0;
+        for (index_t n = 0; n < batch; ++n) shifted_sums(x + (n * channels + c) * plane, plane, shift, s1, s2);
+        const double md = s1 / count, mu = shift + md;
+        double ss = s2 - s1 * md;  // sum of squared deviations from the mean
+        if (ss < 0) ss = 0;
         const double var = ss / count;
         mean[c] = static_cast<T>(mu);
         invstd[c] = static_cast<T>(1.0 / std::sqrt(var + eps));
@@ -86,12 +125,9 @@ struct bn_grad_sums_fn {
         const double mu = static_cast<double>(mean[c]), is = static_cast<double>(invstd[c]);
         for (index_t n = 0; n < batch; ++n) {
             const index_t off = (n * channels + c) * plane;
-            for (index_t i = 0; i < plane; ++i) {
-                const double g = static_cast<double>(dy[off + i]);
-                sd += g;
-                sdx += g * (static_cast<double>(x[off + i]) - mu) * is;
-            }
+            grad_sums(dy + off, x + off, plane, mu, sd, sdx);
         }
+        sdx *= is;
         dbeta[c] = static_cast<T>(sd);
         dgamma[c] = static_cast<T>(sdx);
     }

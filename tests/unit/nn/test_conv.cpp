@@ -272,3 +272,60 @@ TEST_CASE("conv2d / conv_transpose2d: errors name the op and the shapes") {
     CHECK(message([&] { ts::nn::conv_transpose2d::bind<ts::cpu_serial>({.in_channels = 2, .out_channels = 3, .stride = 0}, init); })
               .find("stride must be >= 1") != std::string::npos);
 }
+
+TEST_CASE("conv2d: band-parallel cpu_omp path equals cpu_serial (double)") {
+    // Small workspaces give many bands, so cpu_omp distributes bands over threads; the kernel
+    // extents cover both the phased (even/odd bands) col2im and its serial fallback.
+    const params cases[] = {{3, 1, 1, 1}, {3, 2, 1, 1}, {5, 1, 2, 2}, {2, 1, 0, 1}};
+    for (const auto q : cases)
+        for (std::size_t bytes : {std::size_t(1), std::size_t(3 * 27 * 20 * 8)}) {
+            CAPTURE(q.k);
+            CAPTURE(q.s);
+            CAPTURE(q.d);
+            CAPTURE(bytes);
+            const ts::nn::conv2d::config cfg{.in_channels = 3, .out_channels = 4, .kernel = q.k, .stride = q.s,
+                                             .padding = q.p, .dilation = q.d, .workspace_bytes = bytes};
+            ts::rng a(8), b(8);
+            ts::nn::conv2d::bind<ts::cpu_serial, double> s(cfg, a);
+            ts::nn::conv2d::bind<ts::cpu_omp, double> o(cfg, b);
+            ts::nn::context<ts::cpu_serial> cs;
+            ts::nn::context<ts::cpu_omp> co;
+            const auto x = conv_ref::random_tensor(ts::shape{2, 3, 23, 20}, 13);
+            const auto xo = x.to<ts::cpu_omp>();
+            const auto ys = s.forward(cs, x);
+            const auto yo = o.forward(co, xo).to<ts::cpu_serial>();
+            CHECK(o.band_rows() < yo.dim(2));
+            CHECK(conv_ref::max_abs_diff(ys, yo) < 1e-12);
+            const auto dy = conv_ref::random_tensor(ys.shape(), 14);
+            const auto dys = dy.to<ts::cpu_omp>();
+            const auto dxs = s.backward(cs, dy);
+            const auto dxo = o.backward(co, dys).to<ts::cpu_serial>();
+            CHECK(conv_ref::max_abs_diff(dxs, dxo) < 1e-12);
+            for (std::size_t k = 0; k < 2; ++k)
+                CHECK(conv_ref::max_abs_diff(*s.parameters()[k].grad, o.parameters()[k].grad->to<ts::cpu_serial>()) < 1e-11);
+        }
+}
+
+TEST_CASE("conv2d: pointwise convolution in pixel blocks, cpu_omp equals cpu_serial and direct loops") {
+    // 2 x 75 x 70 pixels: more than one 4096-pixel block per image.
+    const ts::nn::conv2d::config cfg{.in_channels = 3, .out_channels = 4, .kernel = 1};
+    ts::rng a(8), b(8);
+    ts::nn::conv2d::bind<ts::cpu_serial, double> s(cfg, a);
+    ts::nn::conv2d::bind<ts::cpu_omp, double> o(cfg, b);
+    ts::nn::context<ts::cpu_serial> cs;
+    ts::nn::context<ts::cpu_omp> co;
+    const auto x = conv_ref::random_tensor(ts::shape{2, 3, 75, 70}, 15);
+    const auto xo = x.to<ts::cpu_omp>();
+    const auto ys = s.forward(cs, x);
+    const auto bh = s.bias();
+    CHECK(conv_ref::max_abs_diff(ys, conv_ref::conv2d(x, s.weight(), &bh, {1, 1, 0, 1})) < 1e-12);
+    CHECK(conv_ref::max_abs_diff(ys, o.forward(co, xo).to<ts::cpu_serial>()) < 1e-12);
+    const auto dy = conv_ref::random_tensor(ys.shape(), 16);
+    const auto dyo = dy.to<ts::cpu_omp>();
+    CHECK(conv_ref::max_abs_diff(s.backward(cs, dy), o.backward(co, dyo).to<ts::cpu_serial>()) < 1e-12);
+    for (std::size_t k = 0; k < 2; ++k)
+        CHECK(conv_ref::max_abs_diff(*s.parameters()[k].grad, o.parameters()[k].grad->to<ts::cpu_serial>()) < 1e-10);
+    auto r = ts::autograd::check_gradients<ts::nn::conv2d>(cfg, ts::shape{1, 3, 70, 60});
+    INFO(r.report);
+    CHECK(r.passed);
+}
