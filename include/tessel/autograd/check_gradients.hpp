@@ -2,7 +2,7 @@
 //
 // Public API, after dlib's test_layer(): every block and loss in tessel is tested with it, and a
 // user writing a custom layer should be too. check_gradients<Spec>(config, input_shape) builds
-// Spec::bind<cpu_serial, double>, draws a random input x and a random upstream gradient r, and
+// Spec::bind<B, double> (B = cpu_serial or cpu_omp), draws a random input x and a random upstream gradient r, and
 // compares backward() (dL/dx and every parameter gradient, for L = sum(forward(x) * r)) with
 // central differences of L. check_scalar_gradient does the same for any scalar function.
 #pragma once
@@ -55,9 +55,8 @@ inline std::vector<index_t> pick_coords(index_t n, index_t max_coords, rng& gen)
 
 /// Checks the gradient of a scalar function f at x against `grad` (the analytic dL/dx at x).
 /// f may read x freely; it is evaluated at x +- epsilon e_i for the checked coordinates.
-template <class F>
-gradient_check_result check_scalar_gradient(F&& f, tensor<double, cpu_serial>& x,
-                                            const tensor<double, cpu_serial>& grad,
+template <class F, HostBackend B>
+gradient_check_result check_scalar_gradient(F&& f, tensor<double, B>& x, const tensor<double, B>& grad,
                                             const gradient_check_options& opt = {}) {
     expect_same_shape("tessel::autograd::check_scalar_gradient", x, grad);
     gradient_check_result res;
@@ -84,26 +83,26 @@ gradient_check_result check_scalar_gradient(F&& f, tensor<double, cpu_serial>& x
     return res;
 }
 
-/// Checks a layer's backward against finite differences, in double precision on cpu_serial.
-template <nn::LayerSpec Spec>
+/// Checks a layer's backward against finite differences, in double precision on host backend B.
+template <nn::LayerSpec Spec, HostBackend B = cpu_serial>
 gradient_check_result check_gradients(const typename Spec::config& cfg, const shape& input_shape,
                                       const gradient_check_options& opt = {}) {
-    using layer_t = typename Spec::template bind<cpu_serial, double>;
+    using layer_t = typename Spec::template bind<B, double>;
     rng init(opt.seed);
     layer_t layer(cfg, init);
-    nn::context<cpu_serial> ctx;
+    nn::context<B> ctx;
     ctx.training = opt.training;
 
-    tensor<double, cpu_serial> x(input_shape);
+    tensor<double, B> x(input_shape);
     for (index_t i = 0; i < x.numel(); ++i) x[i] = init.uniform(opt.input_low, opt.input_high);
 
     // Stochastic layers must see the same random stream in every evaluation.
-    auto run = [&]() -> const tensor<double, cpu_serial>& {
+    auto run = [&]() -> const tensor<double, B>& {
         ctx.gen.reseed(opt.seed + 17);
         return layer.forward(ctx, x);
     };
-    const tensor<double, cpu_serial> y0 = run();
-    tensor<double, cpu_serial> r(y0.shape());
+    const tensor<double, B> y0 = run();
+    tensor<double, B> r(y0.shape());
     for (index_t i = 0; i < r.numel(); ++i) r[i] = init.uniform(-1.0, 1.0);
     auto loss = [&]() {
         const auto& y = run();
@@ -113,9 +112,9 @@ gradient_check_result check_gradients(const typename Spec::config& cfg, const sh
     };
 
     run();
-    const tensor<double, cpu_serial> dx = layer.backward(ctx, r);
+    const tensor<double, B> dx = layer.backward(ctx, r);
     auto params = layer.parameters();
-    std::vector<tensor<double, cpu_serial>> pgrads;
+    std::vector<tensor<double, B>> pgrads;
     for (auto& p : params) pgrads.push_back(*p.grad);
 
     gradient_check_result res;
