@@ -359,7 +359,9 @@ int main(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        return app.exit(e);
+        if (e.get_exit_code() == 0) return app.exit(e);  // --help
+        std::cerr << "tessel-evaluate: error: " << e.what() << " (see --help)\n";
+        return e.get_exit_code();
     }
     try {
         return run(o);

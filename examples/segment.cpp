@@ -442,7 +442,9 @@ int main(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        return app.exit(e);
+        if (e.get_exit_code() == 0) return app.exit(e);  // --help
+        std::fprintf(stderr, "%s: error: %s (see --help)\n", program, e.what());
+        return e.get_exit_code();
     }
     try {
         if (o.threads > 0) omp_set_num_threads(o.threads);
