@@ -50,4 +50,30 @@ concept Layer = requires(L& l, context<B>& ctx, const tensor<T, B>& x) {
 template <class L>
 concept SkipsInputGrad = requires(L& l) { l.set_input_grad_needed(false); };
 
+/// Optional: the input gradient written into a caller-provided tensor.
+///   requires: backward_into(ctx, dy, dx) with dx not aliasing dy (or any buffer the layer reads);
+///   ensures:  dx is resized to the input shape and overwritten (unless the layer skips its input
+///             gradient, when dx is left untouched); parameter gradients are overwritten, as by
+///             backward(). The layer's own input-gradient buffer is then never allocated.
+/// Containers (sequential, repeat, inception) call it with scratch tensors from ctx.scratch, so a
+/// network holds a few gradient buffers instead of one per layer.
+template <class L, class B, class T = float>
+concept BackwardsInto = requires(L& l, context<B>& ctx, const tensor<T, B>& dy, tensor<T, B>& dx) {
+    l.backward_into(ctx, dy, dx);
+};
+
+/// Optional: the layer can run in place on its input (ReLU).
+///   requires: forward_inplace(ctx, x) overwrites x with the output and remembers x as its output
+///             (x must stay alive and unchanged until backward, which reads it); the tensor then
+///             serves as this layer's output for the layer after it.
+/// sequential runs such a layer in place only on the output of a layer with overwritable_output.
+template <class L, class B, class T = float>
+concept InPlace = requires(L& l, context<B>& ctx, tensor<T, B>& x) { l.forward_inplace(ctx, x); };
+
+/// Optional: a layer whose backward never reads its own output buffer (conv2d, batch_norm,
+/// max_pool2d, inception) declares `static constexpr bool overwritable_output = true`; the buffer
+/// returned by forward may then be modified in place by the next layer (same shape).
+template <class L>
+concept OverwritableOutput = requires { requires L::overwritable_output; };
+
 }  // namespace tessel::nn

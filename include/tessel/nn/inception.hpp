@@ -18,10 +18,16 @@ namespace tessel::nn {
 
 namespace detail {
 template <class T>
-struct sum4_fn {
-    const T *a, *b, *c, *d;
+struct add_fn {  // out += a
+    const T* a;
     T* out;
-    TESSEL_HD void operator()(index_t i) const { out[i] = (a[i] + b[i]) + (c[i] + d[i]); }
+    TESSEL_HD void operator()(index_t i) const { out[i] = out[i] + a[i]; }
+};
+template <class T>
+struct add_sum_fn {  // out += (a + b)
+    const T *a, *b;
+    T* out;
+    TESSEL_HD void operator()(index_t i) const { out[i] = out[i] + (a[i] + b[i]); }
 };
 }  // namespace detail
 
@@ -77,31 +83,39 @@ struct inception {
             put(m_b.forward(ctx, x));
             put(m_c.forward(ctx, x));
             put(m_d.forward(ctx, x));
-            m_x_shape = x.shape();
             return m_y;
         }
 
         const tensor<T, B>& backward(context<B>& ctx, const tensor<T, B>& dy) {
+            backward_into(ctx, dy, m_dx);
+            return m_dx;
+        }
+        /// Backward never reads the concatenated output, so the next layer may overwrite it.
+        static constexpr bool overwritable_output = true;
+        /// Each branch gets its slice of dy in one borrowed buffer; the branches' input gradients
+        /// land in dx and two borrowed buffers and are summed as (a + b) + (c + d).
+        void backward_into(context<B>& ctx, const tensor<T, B>& dy, tensor<T, B>& dx) {
             constexpr const char* where = "tessel::nn::inception::backward";
             expect_same_shape(where, dy, m_y);
             const index_t N = dy.dim(0), P = dy.dim(2) * dy.dim(3), C = m_cfg.out_channels();
+            scratch_lease<T, B> slice(ctx), t1(ctx);
             index_t c0 = 0;
-            auto take = [&](tensor<T, B>& part, index_t cs) -> const tensor<T, B>& {
+            auto take = [&](index_t cs) -> const tensor<T, B>& {
+                tensor<T, B>& part = slice.get();
                 part.resize(shape{N, cs, dy.dim(2), dy.dim(3)});
                 parallel_for(B{}, N * cs, detail::channel_slice_fn<T>{dy.data(), part.data(), cs, C, c0, P, true});
                 c0 += cs;
                 return part;
             };
-            const tensor<T, B>& da = m_a.backward(ctx, take(m_dy[0], m_cfg.branch1));
-            const tensor<T, B>& db = m_b.backward(ctx, take(m_dy[1], m_cfg.branch2));
-            const tensor<T, B>& dc = m_c.backward(ctx, take(m_dy[2], m_cfg.branch3));
-            const tensor<T, B>& dd = m_d.backward(ctx, take(m_dy[3], m_cfg.branch4));
-            if (m_input_grad) {
-                m_dx.resize(m_x_shape);
-                parallel_for(B{}, m_dx.numel(),
-                             detail::sum4_fn<T>{da.data(), db.data(), dc.data(), dd.data(), m_dx.data()});
-            }
-            return m_dx;
+            m_a.backward_into(ctx, take(m_cfg.branch1), dx);
+            m_b.backward_into(ctx, take(m_cfg.branch2), t1.get());
+            if (m_input_grad)
+                parallel_for(B{}, dx.numel(), detail::add_fn<T>{t1.get().data(), dx.data()});
+            scratch_lease<T, B> t2(ctx);
+            m_c.backward_into(ctx, take(m_cfg.branch3), t1.get());
+            m_d.backward_into(ctx, take(m_cfg.branch4), t2.get());
+            if (m_input_grad)
+                parallel_for(B{}, dx.numel(), detail::add_sum_fn<T>{t1.get().data(), t2.get().data(), dx.data()});
         }
 
         parameter_list<T, B> parameters() {
@@ -137,8 +151,7 @@ struct inception {
         typename unit1::template bind<B, T> m_a;
         typename unit2::template bind<B, T> m_b, m_c;
         typename unit_pool::template bind<B, T> m_d;
-        tensor<T, B> m_y, m_dx, m_dy[4];
-        shape m_x_shape{};
+        tensor<T, B> m_y, m_dx;
         bool m_input_grad = true;
     };
 };

@@ -1,12 +1,13 @@
 // tessel/nn/max_pool2d.hpp: 2-d max pooling (PyTorch's MaxPool2d, dilation 1, floor mode), NCHW.
 //
 // Padding is implicit -infinity, so a window never picks a padded value. Forward records, per
-// output, the flat index of its maximum within the (n, c) plane (the first one in scan order on
-// ties); backward is a gather: each input pixel sums the gradients of the outputs whose window
+// output, the position of its maximum within its window as one byte, kh * kernel + kw (the first
+// one in scan order on ties; kernels up to 15, so 1/4 of the memory of a float per output);
+// backward is a gather: each input pixel sums the gradients of the outputs whose window
 // contains it and chose it, so overlapping windows (stride < kernel, as in Inception's 3x3 /
 // stride-1 pool) need no atomics. Used inside nn::inception.
 #pragma once
-#include <vector>
+#include <cstdint>
 
 #include "tessel/backend/parallel.hpp"
 #include "tessel/nn/concepts.hpp"
@@ -18,12 +19,12 @@ template <class T>
 struct max_pool_forward_fn {
     const T* x;
     T* y;
-    index_t* arg;
+    std::uint8_t* arg;
     index_t H, W, OH, OW, k, s, p;
     TESSEL_HD void operator()(index_t o) const {
         const index_t plane = o / (OH * OW), oh = (o / OW) % OH, ow = o % OW;
         const T* in = x + plane * H * W;
-        index_t best = -1;
+        index_t best = -1, best_k = 0;
         T bv = T(0);
         for (index_t kh = 0; kh < k; ++kh) {
             const index_t ih = oh * s - p + kh;
@@ -35,22 +36,23 @@ struct max_pool_forward_fn {
                 if (best < 0 || v > bv || v != v) {  // NaN propagates, as in PyTorch
                     bv = v;
                     best = ih * W + iw;
+                    best_k = kh * k + kw;
                     if (v != v) break;
                 }
             }
         }
         y[o] = bv;
-        arg[o] = best;
+        arg[o] = static_cast<std::uint8_t>(best_k);
     }
 };
 template <class T>
 struct max_pool_backward_fn {
     const T* dy;
-    const index_t* arg;
+    const std::uint8_t* arg;
     T* dx;
     index_t H, W, OH, OW, k, s, p;
     TESSEL_HD void operator()(index_t i) const {
-        const index_t plane = i / (H * W), ih = (i / W) % H, iw = i % W, local = ih * W + iw;
+        const index_t plane = i / (H * W), ih = (i / W) % H, iw = i % W;
         T acc = T(0);
         for (index_t kh = 0; kh < k; ++kh) {
             const index_t th = ih + p - kh;
@@ -59,7 +61,7 @@ struct max_pool_backward_fn {
                 const index_t tw = iw + p - kw;
                 if (tw < 0 || tw % s != 0 || tw / s >= OW) continue;
                 const index_t o = plane * OH * OW + (th / s) * OW + tw / s;
-                if (arg[o] == local) acc += dy[o];
+                if (arg[o] == kh * k + kw) acc += dy[o];
             }
         }
         dx[i] = acc;
@@ -81,6 +83,8 @@ struct max_pool2d {
             constexpr const char* where = "tessel::nn::max_pool2d";
             expects(cfg.kernel >= 1, where, "kernel must be >= 1, got ", cfg.kernel);
             expects(cfg.stride >= 1, where, "stride must be >= 1, got ", cfg.stride);
+            expects(cfg.kernel <= 15, where, "kernel must be <= 15 (window positions are stored in a byte), got ",
+                    cfg.kernel);
             expects(cfg.padding >= 0 && 2 * cfg.padding <= cfg.kernel, where,
                     "padding must be in [0, kernel / 2], got ", cfg.padding, " for kernel ", cfg.kernel);
         }
@@ -101,22 +105,28 @@ struct max_pool2d {
             return m_y;
         }
 
-        const tensor<T, B>& backward(context<B>&, const tensor<T, B>& dy) {
+        const tensor<T, B>& backward(context<B>& ctx, const tensor<T, B>& dy) {
+            backward_into(ctx, dy, m_dx);
+            return m_dx;
+        }
+        /// Backward reads the recorded window positions, never the output.
+        static constexpr bool overwritable_output = true;
+        void backward_into(context<B>&, const tensor<T, B>& dy, tensor<T, B>& dx) {
             constexpr const char* where = "tessel::nn::max_pool2d::backward";
-            expect_same_shape(where, dy, m_y);
-            m_dx.resize(m_in_shape);
-            parallel_for(B{}, m_dx.numel(),
-                         detail::max_pool_backward_fn<T>{dy.data(), m_arg.data(), m_dx.data(), m_in_shape[2],
+            expects(dy.shape() == m_arg.shape(), where, "output gradient of shape ", dy.shape().str(),
+                    " does not match the forward output ", m_arg.shape().str());
+            dx.resize(m_in_shape);
+            parallel_for(B{}, dx.numel(),
+                         detail::max_pool_backward_fn<T>{dy.data(), m_arg.data(), dx.data(), m_in_shape[2],
                                                          m_in_shape[3], dy.dim(2), dy.dim(3), m_cfg.kernel,
                                                          m_cfg.stride, m_cfg.padding});
-            return m_dx;
         }
         parameter_list<T, B> parameters() { return {}; }
 
     private:
         config m_cfg;
         tensor<T, B> m_y, m_dx;
-        tensor<index_t, B> m_arg;
+        tensor<std::uint8_t, B> m_arg;
         shape m_in_shape{};
     };
 };
