@@ -186,6 +186,11 @@ struct batch_norm {
         }
 
         const tensor<T, B>& forward(context<B>& ctx, const tensor<T, B>& x) {
+            forward_into(ctx, x, m_y);
+            return m_y;
+        }
+        /// The output into y (see nn::ForwardsInto); backward needs only x and the statistics.
+        void forward_into(context<B>& ctx, const tensor<T, B>& x, tensor<T, B>& y) {
             constexpr const char* where = "tessel::nn::batch_norm::forward";
             expects(x.rank() == 4, where, "expects an NCHW tensor, got shape ", x.shape().str());
             expects(x.numel() > 0, where, "empty input of shape ", x.shape().str());
@@ -204,12 +209,11 @@ struct batch_norm {
                              detail::bn_running_fn<T>{m_running_mean.data(), m_running_var.data(), m_mean.data(),
                                                       m_invstd.data(), m_cfg.eps});
             }
-            m_y.resize(x.shape());
+            y.resize(x.shape());
             parallel_for(B{}, N * C,
                          detail::bn_apply_fn<T>{x.data(), m_mean.data(), m_invstd.data(), m_gamma.data(),
-                                                m_beta.data(), m_y.data(), C, P});
+                                                m_beta.data(), y.data(), C, P});
             m_x = &x;
-            return m_y;
         }
 
         const tensor<T, B>& backward(context<B>& ctx, const tensor<T, B>& dy) {

@@ -70,10 +70,29 @@ concept BackwardsInto = requires(L& l, context<B>& ctx, const tensor<T, B>& dy, 
 template <class L, class B, class T = float>
 concept InPlace = requires(L& l, context<B>& ctx, tensor<T, B>& x) { l.forward_inplace(ctx, x); };
 
+/// Optional: the output written into a caller-provided tensor.
+///   requires: forward_into(ctx, x, y) with y not aliasing x; the layer keeps no reference to y
+///             (its backward does not read its output), so the caller may reuse y as soon as it
+///             has consumed it. inception uses it to put each branch's output in one borrowed
+///             buffer on its way into the concatenation.
+template <class L, class B, class T = float>
+concept ForwardsInto = requires(L& l, context<B>& ctx, const tensor<T, B>& x, tensor<T, B>& y) {
+    l.forward_into(ctx, x, y);
+};
+
 /// Optional: a layer whose backward never reads its own output buffer (conv2d, batch_norm,
 /// max_pool2d, inception) declares `static constexpr bool overwritable_output = true`; the buffer
 /// returned by forward may then be modified in place by the next layer (same shape).
 template <class L>
 concept OverwritableOutput = requires { requires L::overwritable_output; };
+
+/// Optional: a layer whose outputs are all >= 0 (inception: every branch ends in a ReLU) declares
+/// `static constexpr bool nonnegative_output = true`; an in-place layer that leaves non-negative
+/// values unchanged (`static constexpr bool identity_on_nonnegative = true`: ReLU) may then run in
+/// place on it even if its backward reads the output, since nothing changes.
+template <class L>
+concept NonnegativeOutput = requires { requires L::nonnegative_output; };
+template <class L>
+concept IdentityOnNonnegative = requires { requires L::identity_on_nonnegative; };
 
 }  // namespace tessel::nn

@@ -15,34 +15,43 @@
 namespace tessel::nn {
 
 namespace detail {
+// Work item = one output row of one plane (forward) or one input row (backward): the window's
+// row range and the per-row index arithmetic are hoisted out of the pixel loop, which then runs
+// without divisions (stride 1, Inception's case, has none at all).
 template <class T>
 struct max_pool_forward_fn {
     const T* x;
     T* y;
     std::uint8_t* arg;
     index_t H, W, OH, OW, k, s, p;
-    TESSEL_HD void operator()(index_t o) const {
-        const index_t plane = o / (OH * OW), oh = (o / OW) % OH, ow = o % OW;
+    TESSEL_HD void operator()(index_t r) const {
+        const index_t plane = r / OH, oh = r % OH;
         const T* in = x + plane * H * W;
-        index_t best = -1, best_k = 0;
-        T bv = T(0);
-        for (index_t kh = 0; kh < k; ++kh) {
-            const index_t ih = oh * s - p + kh;
-            if (ih < 0 || ih >= H) continue;
-            for (index_t kw = 0; kw < k; ++kw) {
-                const index_t iw = ow * s - p + kw;
-                if (iw < 0 || iw >= W) continue;
-                const T v = in[ih * W + iw];
-                if (best < 0 || v > bv || v != v) {  // NaN propagates, as in PyTorch
-                    bv = v;
-                    best = ih * W + iw;
-                    best_k = kh * k + kw;
-                    if (v != v) break;
+        T* out = y + r * OW;
+        std::uint8_t* a = arg + r * OW;
+        const index_t h0 = oh * s - p;
+        const index_t kh0 = h0 < 0 ? -h0 : 0, kh1 = H - h0 < k ? H - h0 : k;
+        for (index_t ow = 0; ow < OW; ++ow) {
+            const index_t w0 = ow * s - p;
+            const index_t kw0 = w0 < 0 ? -w0 : 0, kw1 = W - w0 < k ? W - w0 : k;
+            bool any = false;
+            index_t best_k = 0;
+            T bv = T(0);
+            for (index_t kh = kh0; kh < kh1; ++kh) {
+                const T* row = in + (h0 + kh) * W + w0;
+                for (index_t kw = kw0; kw < kw1; ++kw) {
+                    const T v = row[kw];
+                    if (!any || v > bv || v != v) {  // NaN propagates, as in PyTorch
+                        any = true;
+                        bv = v;
+                        best_k = kh * k + kw;
+                        if (v != v) break;
+                    }
                 }
             }
+            out[ow] = bv;
+            a[ow] = static_cast<std::uint8_t>(best_k);
         }
-        y[o] = bv;
-        arg[o] = static_cast<std::uint8_t>(best_k);
     }
 };
 template <class T>
@@ -51,20 +60,31 @@ struct max_pool_backward_fn {
     const std::uint8_t* arg;
     T* dx;
     index_t H, W, OH, OW, k, s, p;
-    TESSEL_HD void operator()(index_t i) const {
-        const index_t plane = i / (H * W), ih = (i / W) % H, iw = i % W;
-        T acc = T(0);
+    TESSEL_HD void operator()(index_t r) const {
+        const index_t plane = r / H, ih = r % H;
+        const T* g = dy + plane * OH * OW;
+        const std::uint8_t* a = arg + plane * OH * OW;
+        T* out = dx + r * W;
+        for (index_t iw = 0; iw < W; ++iw) out[iw] = T(0);
         for (index_t kh = 0; kh < k; ++kh) {
             const index_t th = ih + p - kh;
             if (th < 0 || th % s != 0 || th / s >= OH) continue;
-            for (index_t kw = 0; kw < k; ++kw) {
-                const index_t tw = iw + p - kw;
-                if (tw < 0 || tw % s != 0 || tw / s >= OW) continue;
-                const index_t o = plane * OH * OW + (th / s) * OW + tw / s;
-                if (arg[o] == kh * k + kw) acc += dy[o];
+            const index_t orow = (th / s) * OW;
+            for (index_t iw = 0; iw < W; ++iw) {
+                T acc = out[iw];
+                for (index_t kw = 0; kw < k; ++kw) {
+                    const index_t tw = iw + p - kw;
+                    if (tw < 0) break;  // tw falls as kw grows
+                    if (s == 1) {
+                        if (tw < OW && a[orow + tw] == kh * k + kw) acc += g[orow + tw];
+                    } else if (tw % s == 0 && tw / s < OW) {
+                        const index_t o = orow + tw / s;
+                        if (a[o] == kh * k + kw) acc += g[o];
+                    }
+                }
+                out[iw] = acc;
             }
         }
-        dx[i] = acc;
     }
 };
 }  // namespace detail
@@ -99,7 +119,7 @@ struct max_pool2d {
             const index_t OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
             m_y.resize(shape{x.dim(0), x.dim(1), OH, OW});
             m_arg.resize(m_y.shape());
-            parallel_for(B{}, m_y.numel(),
+            parallel_for(B{}, x.dim(0) * x.dim(1) * OH,
                          detail::max_pool_forward_fn<T>{x.data(), m_y.data(), m_arg.data(), H, W, OH, OW, k, s, p});
             m_in_shape = x.shape();
             return m_y;
@@ -116,7 +136,7 @@ struct max_pool2d {
             expects(dy.shape() == m_arg.shape(), where, "output gradient of shape ", dy.shape().str(),
                     " does not match the forward output ", m_arg.shape().str());
             dx.resize(m_in_shape);
-            parallel_for(B{}, dx.numel(),
+            parallel_for(B{}, m_in_shape[0] * m_in_shape[1] * m_in_shape[2],
                          detail::max_pool_backward_fn<T>{dy.data(), m_arg.data(), dx.data(), m_in_shape[2],
                                                          m_in_shape[3], dy.dim(2), dy.dim(3), m_cfg.kernel,
                                                          m_cfg.stride, m_cfg.padding});

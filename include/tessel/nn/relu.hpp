@@ -41,6 +41,7 @@ struct relu {
             m_out = &m_y;
             return m_y;
         }
+        static constexpr bool identity_on_nonnegative = true;
         /// y = max(x, 0) over x itself; backward then reads x (see nn::InPlace).
         void forward_inplace(context<B>&, tensor<T, B>& x) {
             parallel_for(B{}, x.numel(), detail::relu_forward_fn<T>{x.data(), x.data()});

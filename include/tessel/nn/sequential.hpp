@@ -31,7 +31,13 @@ struct sequential {
         explicit bind(const config& cfg, rng& init) : m_layers(make(cfg, init, std::index_sequence_for<Specs...>{})) {}
 
         const tensor<T, B>& forward(context<B>& ctx, const tensor<T, B>& x) {
-            return forward_from<0>(ctx, x);
+            return forward_from<0>(ctx, x, nullptr);
+        }
+        /// The last layer writes into y (only when it has forward_into, see nn::ForwardsInto).
+        void forward_into(context<B>& ctx, const tensor<T, B>& x, tensor<T, B>& y)
+            requires ForwardsInto<std::tuple_element_t<sizeof...(Specs) - 1, layers_type>, B, T>
+        {
+            forward_from<0>(ctx, x, &y);
         }
         const tensor<T, B>& backward(context<B>& ctx, const tensor<T, B>& dy) {
             backward_into(ctx, dy, m_dx);
@@ -70,13 +76,21 @@ struct sequential {
             return layers_type{typename Specs::template bind<B, T>(std::get<I>(cfg), init)...};
         }
         template <std::size_t I>
-        const tensor<T, B>& forward_from(context<B>& ctx, const tensor<T, B>& x) {
+        const tensor<T, B>& forward_from(context<B>& ctx, const tensor<T, B>& x, tensor<T, B>* out) {
             using layer_t = std::tuple_element_t<I, layers_type>;
             const tensor<T, B>* y;
+            if constexpr (I + 1 == sizeof...(Specs) && ForwardsInto<layer_t, B, T>) {
+                if (out != nullptr) {
+                    std::get<I>(m_layers).forward_into(ctx, x, *out);
+                    return *out;
+                }
+            }
+            using prev_t = std::tuple_element_t<(I > 0 ? I - 1 : 0), layers_type>;
             if constexpr (I > 0 && InPlace<layer_t, B, T> &&
-                          OverwritableOutput<std::tuple_element_t<(I > 0 ? I - 1 : 0), layers_type>>) {
+                          (OverwritableOutput<prev_t> ||
+                           (NonnegativeOutput<prev_t> && IdentityOnNonnegative<layer_t>))) {
                 // x is the previous layer's own output buffer (a non-const member), which its
-                // backward never reads: safe to overwrite.
+                // backward never reads, or which this layer leaves unchanged: safe to overwrite.
                 tensor<T, B>& own = const_cast<tensor<T, B>&>(x);
                 std::get<I>(m_layers).forward_inplace(ctx, own);
                 y = &own;
@@ -84,7 +98,7 @@ struct sequential {
                 y = &std::get<I>(m_layers).forward(ctx, x);
             }
             if constexpr (I + 1 < sizeof...(Specs))
-                return forward_from<I + 1>(ctx, *y);
+                return forward_from<I + 1>(ctx, *y, out);
             else
                 return *y;
         }
