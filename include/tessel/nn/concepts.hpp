@@ -6,7 +6,10 @@
 //   * the *bound layer* Spec::bind<B, T>, the stateful object that owns weights and workspaces on
 //     backend B with element type T (float, or double for gradient checks).
 // Structure is in types; numbers are in configs. Sequences of blocks compose as
-// nn::sequential<Specs...>, whose bind is a flat tuple of bound layers.
+// nn::sequential<Specs...>, whose bind is a flat tuple of bound layers. Optional capabilities
+// below (backward_into, forward_into, forward_inplace, overwritable_output) let containers keep
+// one activation per layer pair and borrow gradient buffers from context::scratch instead of
+// every layer holding its own (docs/design.md).
 #pragma once
 #include <concepts>
 #include <type_traits>
