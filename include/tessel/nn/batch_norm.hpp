@@ -186,6 +186,11 @@ struct batch_norm {
         }
 
         const tensor<T, B>& forward(context<B>& ctx, const tensor<T, B>& x) {
+            forward_into(ctx, x, m_y);
+            return m_y;
+        }
+        /// The output into y (see nn::ForwardsInto); backward needs only x and the statistics.
+        void forward_into(context<B>& ctx, const tensor<T, B>& x, tensor<T, B>& y) {
             constexpr const char* where = "tessel::nn::batch_norm::forward";
             expects(x.rank() == 4, where, "expects an NCHW tensor, got shape ", x.shape().str());
             expects(x.numel() > 0, where, "empty input of shape ", x.shape().str());
@@ -204,28 +209,34 @@ struct batch_norm {
                              detail::bn_running_fn<T>{m_running_mean.data(), m_running_var.data(), m_mean.data(),
                                                       m_invstd.data(), m_cfg.eps});
             }
-            m_y.resize(x.shape());
+            y.resize(x.shape());
             parallel_for(B{}, N * C,
                          detail::bn_apply_fn<T>{x.data(), m_mean.data(), m_invstd.data(), m_gamma.data(),
-                                                m_beta.data(), m_y.data(), C, P});
+                                                m_beta.data(), y.data(), C, P});
             m_x = &x;
-            return m_y;
         }
 
-        const tensor<T, B>& backward(context<B>&, const tensor<T, B>& dy) {
+        const tensor<T, B>& backward(context<B>& ctx, const tensor<T, B>& dy) {
+            backward_into(ctx, dy, m_dx);
+            return m_dx;
+        }
+        /// Reads the saved input and statistics, never the output (which may have been
+        /// overwritten in place, e.g. by a ReLU).
+        static constexpr bool overwritable_output = true;
+        void backward_into(context<B>&, const tensor<T, B>& dy, tensor<T, B>& dx) {
             constexpr const char* where = "tessel::nn::batch_norm::backward";
             expects(m_x != nullptr, where, "backward called before forward");
-            expect_same_shape(where, dy, m_y);
+            expects(dy.shape() == m_x->shape(), where, "output gradient of shape ", dy.shape().str(),
+                    " does not match the forward output ", m_x->shape().str());
             const index_t N = dy.dim(0), C = m_cfg.channels, P = dy.dim(2) * dy.dim(3);
             parallel_for(B{}, C,
                          detail::bn_grad_sums_fn<T>{m_x->data(), dy.data(), m_mean.data(), m_invstd.data(),
                                                     m_dgamma.data(), m_dbeta.data(), N, C, P});
-            m_dx.resize(dy.shape());
+            dx.resize(dy.shape());
             parallel_for(B{}, N * C,
                          detail::bn_input_grad_fn<T>{m_x->data(), dy.data(), m_mean.data(), m_invstd.data(),
-                                                     m_gamma.data(), m_dgamma.data(), m_dbeta.data(), m_dx.data(), C,
+                                                     m_gamma.data(), m_dgamma.data(), m_dbeta.data(), dx.data(), C,
                                                      P, static_cast<T>(N * P), m_training});
-            return m_dx;
         }
 
         parameter_list<T, B> parameters() { return {{&m_gamma, &m_dgamma, "gamma"}, {&m_beta, &m_dbeta, "beta"}}; }

@@ -6,7 +6,10 @@
 //   * the *bound layer* Spec::bind<B, T>, the stateful object that owns weights and workspaces on
 //     backend B with element type T (float, or double for gradient checks).
 // Structure is in types; numbers are in configs. Sequences of blocks compose as
-// nn::sequential<Specs...>, whose bind is a flat tuple of bound layers.
+// nn::sequential<Specs...>, whose bind is a flat tuple of bound layers. Optional capabilities
+// below (backward_into, forward_into, forward_inplace, overwritable_output) let containers keep
+// one activation per layer pair and borrow gradient buffers from context::scratch instead of
+// every layer holding its own (docs/design.md).
 #pragma once
 #include <concepts>
 #include <type_traits>
@@ -49,5 +52,50 @@ concept Layer = requires(L& l, context<B>& ctx, const tensor<T, B>& x) {
 /// first layer, and backward then returns an unspecified tensor.
 template <class L>
 concept SkipsInputGrad = requires(L& l) { l.set_input_grad_needed(false); };
+
+/// Optional: the input gradient written into a caller-provided tensor.
+///   requires: backward_into(ctx, dy, dx) with dx not aliasing dy (or any buffer the layer reads);
+///   ensures:  dx is resized to the input shape and overwritten (unless the layer skips its input
+///             gradient, when dx is left untouched); parameter gradients are overwritten, as by
+///             backward(). The layer's own input-gradient buffer is then never allocated.
+/// Containers (sequential, repeat, inception) call it with scratch tensors from ctx.scratch, so a
+/// network holds a few gradient buffers instead of one per layer.
+template <class L, class B, class T = float>
+concept BackwardsInto = requires(L& l, context<B>& ctx, const tensor<T, B>& dy, tensor<T, B>& dx) {
+    l.backward_into(ctx, dy, dx);
+};
+
+/// Optional: the layer can run in place on its input (ReLU).
+///   requires: forward_inplace(ctx, x) overwrites x with the output and remembers x as its output
+///             (x must stay alive and unchanged until backward, which reads it); the tensor then
+///             serves as this layer's output for the layer after it.
+/// sequential runs such a layer in place only on the output of a layer with overwritable_output.
+template <class L, class B, class T = float>
+concept InPlace = requires(L& l, context<B>& ctx, tensor<T, B>& x) { l.forward_inplace(ctx, x); };
+
+/// Optional: the output written into a caller-provided tensor.
+///   requires: forward_into(ctx, x, y) with y not aliasing x; the layer keeps no reference to y
+///             (its backward does not read its output), so the caller may reuse y as soon as it
+///             has consumed it. inception uses it to put each branch's output in one borrowed
+///             buffer on its way into the concatenation.
+template <class L, class B, class T = float>
+concept ForwardsInto = requires(L& l, context<B>& ctx, const tensor<T, B>& x, tensor<T, B>& y) {
+    l.forward_into(ctx, x, y);
+};
+
+/// Optional: a layer whose backward never reads its own output buffer (conv2d, batch_norm,
+/// max_pool2d, inception) declares `static constexpr bool overwritable_output = true`; the buffer
+/// returned by forward may then be modified in place by the next layer (same shape).
+template <class L>
+concept OverwritableOutput = requires { requires L::overwritable_output; };
+
+/// Optional: a layer whose outputs are all >= 0 (inception: every branch ends in a ReLU) declares
+/// `static constexpr bool nonnegative_output = true`; an in-place layer that leaves non-negative
+/// values unchanged (`static constexpr bool identity_on_nonnegative = true`: ReLU) may then run in
+/// place on it even if its backward reads the output, since nothing changes.
+template <class L>
+concept NonnegativeOutput = requires { requires L::nonnegative_output; };
+template <class L>
+concept IdentityOnNonnegative = requires { requires L::identity_on_nonnegative; };
 
 }  // namespace tessel::nn

@@ -81,23 +81,30 @@ struct conv2d {
                 m_engine.forward(m_w.data(), x.data() + n * in_img, m_y.data() + n * out_img,
                                  m_cfg.bias ? T(1) : T(0));
             m_x = &x;
+            m_y_shape = m_y.shape();
             return m_y;
         }
 
-        const tensor<T, B>& backward(context<B>&, const tensor<T, B>& dy) {
+        const tensor<T, B>& backward(context<B>& ctx, const tensor<T, B>& dy) {
+            backward_into(ctx, dy, m_dx);
+            return m_dx;
+        }
+        /// Backward reads the saved input and the weights, never the output.
+        static constexpr bool overwritable_output = true;
+        void backward_into(context<B>&, const tensor<T, B>& dy, tensor<T, B>& dx) {
             constexpr const char* where = "tessel::nn::conv2d::backward";
             expects(m_x != nullptr, where, "backward called before forward");
-            expect_same_shape(where, dy, m_y);
+            expects(dy.shape() == m_y_shape, where, "output gradient of shape ", dy.shape().str(),
+                    " does not match the forward output ", m_y_shape.str());
             const index_t N = dy.dim(0), P = dy.dim(2) * dy.dim(3);
             const index_t in_img = m_x->numel() / N, out_img = m_cfg.out_channels * P;
             if (m_cfg.bias)
                 parallel_for(B{}, m_cfg.out_channels,
                              detail::channel_sum_fn<T>{dy.data(), m_db.data(), N, m_cfg.out_channels, P});
-            if (m_input_grad) m_dx.resize(m_x->shape());
+            if (m_input_grad) dx.resize(m_x->shape());
             for (index_t n = 0; n < N; ++n)
                 m_engine.backward(m_w.data(), m_x->data() + n * in_img, dy.data() + n * out_img, m_dw.data(),
-                                  n == 0 ? T(0) : T(1), m_input_grad ? m_dx.data() + n * in_img : nullptr);
-            return m_dx;
+                                  n == 0 ? T(0) : T(1), m_input_grad ? dx.data() + n * in_img : nullptr);
         }
 
         parameter_list<T, B> parameters() {
@@ -118,7 +125,7 @@ struct conv2d {
         config m_cfg;
         tensor<T, B> m_w, m_dw, m_b, m_db, m_y, m_dx;
         ops::conv2d_engine<B, T> m_engine;
-        shape m_in_shape{};
+        shape m_in_shape{}, m_y_shape{};
         const tensor<T, B>* m_x = nullptr;
         bool m_input_grad = true;
     };

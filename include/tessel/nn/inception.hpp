@@ -6,6 +6,10 @@
 // where every conv unit is conv -> batch_norm -> relu. Spatial size is preserved. Branch widths are
 // config values (the paper's "3a" block: 160; 96, 64; 16, 16; 16). Backward splits the output
 // gradient by channel slices and sums the four branches' input gradients.
+// Memory: each branch ends in batch_norm, whose output goes to one borrowed scratch buffer
+// (forward_into) and from there through the branch's final ReLU straight into its slice of the
+// concatenation; backward applies that ReLU's mask (concatenated output > 0) while slicing dy. So
+// the branch outputs are held once, in the concatenation, and the final ReLUs keep no buffer.
 #pragma once
 #include "tessel/nn/batch_norm.hpp"
 #include "tessel/nn/conv2d.hpp"
@@ -17,11 +21,47 @@
 namespace tessel::nn {
 
 namespace detail {
+/// Channels [0, cs) of src (N x cs x plane) through max(., 0) into channels [c0, c0 + cs) of
+/// dst (N x cd x plane); work item = one (n, c) plane.
 template <class T>
-struct sum4_fn {
-    const T *a, *b, *c, *d;
+struct relu_into_slice_fn {
+    const T* src;
+    T* dst;
+    index_t cs, cd, c0, plane;
+    TESSEL_HD void operator()(index_t r) const {
+        const index_t n = r / cs, c = r % cs;
+        const T* from = src + (n * cs + c) * plane;
+        T* to = dst + (n * cd + c0 + c) * plane;
+        for (index_t i = 0; i < plane; ++i) to[i] = from[i] > T(0) ? from[i] : T(0);
+    }
+};
+/// The ReLU backward of one branch: dst (N x cs x plane) = dy where y > 0, else 0, reading
+/// channels [c0, c0 + cs) of dy and y (N x cd x plane).
+template <class T>
+struct relu_grad_from_slice_fn {
+    const T* dy;
+    const T* y;
+    T* dst;
+    index_t cs, cd, c0, plane;
+    TESSEL_HD void operator()(index_t r) const {
+        const index_t n = r / cs, c = r % cs, big = (n * cd + c0 + c) * plane;
+        const T* g = dy + big;
+        const T* v = y + big;
+        T* to = dst + (n * cs + c) * plane;
+        for (index_t i = 0; i < plane; ++i) to[i] = v[i] > T(0) ? g[i] : T(0);
+    }
+};
+template <class T>
+struct add_fn {  // out += a
+    const T* a;
     T* out;
-    TESSEL_HD void operator()(index_t i) const { out[i] = (a[i] + b[i]) + (c[i] + d[i]); }
+    TESSEL_HD void operator()(index_t i) const { out[i] = out[i] + a[i]; }
+};
+template <class T>
+struct add_sum_fn {  // out += (a + b)
+    const T *a, *b;
+    T* out;
+    TESSEL_HD void operator()(index_t i) const { out[i] = out[i] + (a[i] + b[i]); }
 };
 }  // namespace detail
 
@@ -39,24 +79,26 @@ struct inception {
         [[nodiscard]] index_t out_channels() const { return branch1 + branch2 + branch3 + branch4; }
     };
 
-    using unit1 = sequential<conv2d, batch_norm, relu>;
-    using unit2 = sequential<conv2d, batch_norm, relu, conv2d, batch_norm, relu>;
-    using unit_pool = sequential<max_pool2d, conv2d, batch_norm, relu>;
+    // The branches without their final ReLU, which the block applies on the way into the
+    // concatenation.
+    using unit1 = sequential<conv2d, batch_norm>;
+    using unit2 = sequential<conv2d, batch_norm, relu, conv2d, batch_norm>;
+    using unit_pool = sequential<max_pool2d, conv2d, batch_norm>;
 
     template <Backend B, class T = float>
     class bind {
     public:
         bind(const config& cfg, rng& init)
             : m_cfg(checked(cfg)),
-              m_a(unit1::config{conv(cfg.in_channels, cfg.branch1, 1, cfg), {.channels = cfg.branch1}, {}}, init),
+              m_a(unit1::config{conv(cfg.in_channels, cfg.branch1, 1, cfg), {.channels = cfg.branch1}}, init),
               m_b(unit2::config{conv(cfg.in_channels, cfg.branch2_reduce, 1, cfg), {.channels = cfg.branch2_reduce}, {},
-                                conv(cfg.branch2_reduce, cfg.branch2, 3, cfg), {.channels = cfg.branch2}, {}},
+                                conv(cfg.branch2_reduce, cfg.branch2, 3, cfg), {.channels = cfg.branch2}},
                   init),
               m_c(unit2::config{conv(cfg.in_channels, cfg.branch3_reduce, 1, cfg), {.channels = cfg.branch3_reduce}, {},
-                                conv(cfg.branch3_reduce, cfg.branch3, 5, cfg), {.channels = cfg.branch3}, {}},
+                                conv(cfg.branch3_reduce, cfg.branch3, 5, cfg), {.channels = cfg.branch3}},
                   init),
               m_d(unit_pool::config{{.kernel = 3, .stride = 1, .padding = 1}, conv(cfg.in_channels, cfg.branch4, 1, cfg),
-                                    {.channels = cfg.branch4}, {}},
+                                    {.channels = cfg.branch4}},
                   init) {}
 
         const tensor<T, B>& forward(context<B>& ctx, const tensor<T, B>& x) {
@@ -67,41 +109,52 @@ struct inception {
                     m_cfg.in_channels, " (input shape ", x.shape().str(), ")");
             const index_t N = x.dim(0), P = x.dim(2) * x.dim(3), C = m_cfg.out_channels();
             m_y.resize(shape{N, C, x.dim(2), x.dim(3)});
+            scratch_lease<T, B> part(ctx);
             index_t c0 = 0;
-            auto put = [&](const tensor<T, B>& part) {
-                const index_t cs = part.dim(1);
-                parallel_for(B{}, N * cs, detail::channel_slice_fn<T>{part.data(), m_y.data(), cs, C, c0, P, false});
+            auto put = [&](auto& branch) {
+                branch.forward_into(ctx, x, part.get());
+                const index_t cs = part.get().dim(1);
+                parallel_for(B{}, N * cs, detail::relu_into_slice_fn<T>{part.get().data(), m_y.data(), cs, C, c0, P});
                 c0 += cs;
             };
-            put(m_a.forward(ctx, x));
-            put(m_b.forward(ctx, x));
-            put(m_c.forward(ctx, x));
-            put(m_d.forward(ctx, x));
-            m_x_shape = x.shape();
+            put(m_a);
+            put(m_b);
+            put(m_c);
+            put(m_d);
             return m_y;
         }
 
         const tensor<T, B>& backward(context<B>& ctx, const tensor<T, B>& dy) {
+            backward_into(ctx, dy, m_dx);
+            return m_dx;
+        }
+        /// Backward reads the concatenated output (the branches' ReLU masks); every value is >= 0.
+        static constexpr bool nonnegative_output = true;
+        /// Each branch gets its slice of dy in one borrowed buffer; the branches' input gradients
+        /// land in dx and two borrowed buffers and are summed as (a + b) + (c + d).
+        void backward_into(context<B>& ctx, const tensor<T, B>& dy, tensor<T, B>& dx) {
             constexpr const char* where = "tessel::nn::inception::backward";
             expect_same_shape(where, dy, m_y);
             const index_t N = dy.dim(0), P = dy.dim(2) * dy.dim(3), C = m_cfg.out_channels();
+            scratch_lease<T, B> slice(ctx), t1(ctx);
             index_t c0 = 0;
-            auto take = [&](tensor<T, B>& part, index_t cs) -> const tensor<T, B>& {
+            auto take = [&](index_t cs) -> const tensor<T, B>& {
+                tensor<T, B>& part = slice.get();
                 part.resize(shape{N, cs, dy.dim(2), dy.dim(3)});
-                parallel_for(B{}, N * cs, detail::channel_slice_fn<T>{dy.data(), part.data(), cs, C, c0, P, true});
+                parallel_for(B{}, N * cs,
+                             detail::relu_grad_from_slice_fn<T>{dy.data(), m_y.data(), part.data(), cs, C, c0, P});
                 c0 += cs;
                 return part;
             };
-            const tensor<T, B>& da = m_a.backward(ctx, take(m_dy[0], m_cfg.branch1));
-            const tensor<T, B>& db = m_b.backward(ctx, take(m_dy[1], m_cfg.branch2));
-            const tensor<T, B>& dc = m_c.backward(ctx, take(m_dy[2], m_cfg.branch3));
-            const tensor<T, B>& dd = m_d.backward(ctx, take(m_dy[3], m_cfg.branch4));
-            if (m_input_grad) {
-                m_dx.resize(m_x_shape);
-                parallel_for(B{}, m_dx.numel(),
-                             detail::sum4_fn<T>{da.data(), db.data(), dc.data(), dd.data(), m_dx.data()});
-            }
-            return m_dx;
+            m_a.backward_into(ctx, take(m_cfg.branch1), dx);
+            m_b.backward_into(ctx, take(m_cfg.branch2), t1.get());
+            if (m_input_grad)
+                parallel_for(B{}, dx.numel(), detail::add_fn<T>{t1.get().data(), dx.data()});
+            scratch_lease<T, B> t2(ctx);
+            m_c.backward_into(ctx, take(m_cfg.branch3), t1.get());
+            m_d.backward_into(ctx, take(m_cfg.branch4), t2.get());
+            if (m_input_grad)
+                parallel_for(B{}, dx.numel(), detail::add_sum_fn<T>{t1.get().data(), t2.get().data(), dx.data()});
         }
 
         parameter_list<T, B> parameters() {
@@ -137,8 +190,7 @@ struct inception {
         typename unit1::template bind<B, T> m_a;
         typename unit2::template bind<B, T> m_b, m_c;
         typename unit_pool::template bind<B, T> m_d;
-        tensor<T, B> m_y, m_dx, m_dy[4];
-        shape m_x_shape{};
+        tensor<T, B> m_y, m_dx;
         bool m_input_grad = true;
     };
 };

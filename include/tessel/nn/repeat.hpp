@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "tessel/nn/concepts.hpp"
+#include "tessel/nn/detail/chain.hpp"
 
 namespace tessel::nn {
 
@@ -32,9 +33,15 @@ struct repeat {
             return *cur;
         }
         const tensor<T, B>& backward(context<B>& ctx, const tensor<T, B>& dy) {
-            const tensor<T, B>* cur = &dy;
-            for (auto it = m_blocks.rbegin(); it != m_blocks.rend(); ++it) cur = &it->backward(ctx, *cur);
-            return *cur;
+            if (m_blocks.empty()) return dy;
+            backward_into(ctx, dy, m_dx);
+            return m_dx;
+        }
+        /// Input gradient into dx; intermediate gradients are borrowed from ctx.scratch.
+        void backward_into(context<B>& ctx, const tensor<T, B>& dy, tensor<T, B>& dx) {
+            detail::chain_backward<T, B> chain(ctx, dy, dx);
+            for (std::size_t i = m_blocks.size(); i-- > 0;) chain.step(m_blocks[i], static_cast<index_t>(i));
+            chain.finish(true);
         }
         parameter_list<T, B> parameters() {
             parameter_list<T, B> all;
@@ -46,6 +53,7 @@ struct repeat {
 
     private:
         std::vector<typename Block::template bind<B, T>> m_blocks;
+        tensor<T, B> m_dx;
     };
 };
 

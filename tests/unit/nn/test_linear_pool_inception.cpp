@@ -122,10 +122,17 @@ TEST_CASE("inception: output is the concatenation of the four branches") {
     auto conv = [](ts::index_t i, ts::index_t o, ts::index_t k) {
         return ts::nn::conv2d::config{.in_channels = i, .out_channels = o, .kernel = k, .padding = k / 2};
     };
-    inception::unit1::bind<ts::cpu_serial, double> ba({conv(3, 2, 1), {.channels = 2}, {}}, b);
-    inception::unit2::bind<ts::cpu_serial, double> bb({conv(3, 3, 1), {.channels = 3}, {}, conv(3, 2, 3), {.channels = 2}, {}}, b);
-    inception::unit2::bind<ts::cpu_serial, double> bc({conv(3, 2, 1), {.channels = 2}, {}, conv(2, 3, 5), {.channels = 3}, {}}, b);
-    inception::unit_pool::bind<ts::cpu_serial, double> bd({{.kernel = 3, .stride = 1, .padding = 1}, conv(3, 2, 1), {.channels = 2}, {}}, b);
+    // The branches as the paper draws them, each ending in its ReLU (the block applies those on
+    // the way into the concatenation).
+    using unit1 = ts::nn::sequential<ts::nn::conv2d, ts::nn::batch_norm, ts::nn::relu>;
+    using unit2 = ts::nn::sequential<ts::nn::conv2d, ts::nn::batch_norm, ts::nn::relu, ts::nn::conv2d,
+                                     ts::nn::batch_norm, ts::nn::relu>;
+    using unit_pool = ts::nn::sequential<ts::nn::max_pool2d, ts::nn::conv2d, ts::nn::batch_norm, ts::nn::relu>;
+    static_assert(!std::is_same_v<unit1, inception::unit1>);
+    unit1::bind<ts::cpu_serial, double> ba({conv(3, 2, 1), {.channels = 2}, {}}, b);
+    unit2::bind<ts::cpu_serial, double> bb({conv(3, 3, 1), {.channels = 3}, {}, conv(3, 2, 3), {.channels = 2}, {}}, b);
+    unit2::bind<ts::cpu_serial, double> bc({conv(3, 2, 1), {.channels = 2}, {}, conv(2, 3, 5), {.channels = 3}, {}}, b);
+    unit_pool::bind<ts::cpu_serial, double> bd({{.kernel = 3, .stride = 1, .padding = 1}, conv(3, 2, 1), {.channels = 2}, {}}, b);
     ts::nn::context<ts::cpu_serial> ctx;
     const auto x = conv_ref::random_tensor(ts::shape{2, 3, 6, 7}, 4);
     const auto y = block.forward(ctx, x);
