@@ -89,6 +89,8 @@ TEST_CASE("grapl: deterministic for a seed on cpu_serial; options run") {
         ci.initialiser = init;
         ci.solver = m::grapl_solver::alpha_expansion;
         ci.hard_initial_labels = true;
+        ci.rounds = 2;
+        ci.max_epochs = 2;
         m::grapl<ts::cpu_serial> g(ci);
         const auto l = g.run(scene.img, ts::seed{1});
         CHECK(g.classes() == ci.k0 + 1);
@@ -111,6 +113,8 @@ TEST_CASE("grapl: deterministic for a seed on cpu_serial; options run") {
         ca.schedule = m::grapl_epoch_schedule::code;
         ca.cold_start = true;
         ca.early_stop_on_total_loss = true;
+        ca.rounds = 2;
+        ca.max_epochs = 2;
         m::grapl<ts::cpu_serial> g(ca);
         CHECK(g.run(scene.img, ts::seed{2}).count_labels() >= 1);
     }
