@@ -25,6 +25,7 @@
 #include <tessel/io/overlay.hpp>
 #include <tessel/methods/azad2025.hpp>
 #include <tessel/methods/kanezaki2018.hpp>
+#include <tessel/methods/grapl.hpp>
 #include <tessel/methods/kim2020.hpp>
 #include <tessel/superpixel/felzenszwalb.hpp>
 #include <tessel/superpixel/slic.hpp>
@@ -65,6 +66,11 @@ struct options {
     // felzenszwalb
     double scale = 1.0;
     ts::index_t min_size = 20;
+    // grapl (negative / empty: the preset's default)
+    ts::index_t grapl_rounds = -1, grapl_k0 = -1, grapl_grid = -1;
+    double grapl_lambda = -1, grapl_mu = -1;
+    std::string grapl_solver, grapl_initialiser, grapl_affinity, grapl_schedule;
+    bool grapl_hard_labels = false, grapl_total_loss_stop = false, grapl_cold_start = false, grapl_float_energies = false;
 };
 
 struct result {
@@ -187,6 +193,9 @@ public:
         } else if (m_o.method == "azad2025") {
             r.labels = m_azad->run(img, s, std::move(progress));
             r.info = m_azad->last_report();
+        } else if (m_o.method == "grapl") {
+            r.labels = m_grapl->run(img, s, std::move(progress));
+            r.info = m_grapl->last_report();
         } else if (m_o.method == "slic") {
             r.labels = ts::slic{m_slic}(B{}, img);
         } else if (m_o.method == "felzenszwalb") {
@@ -249,6 +258,8 @@ private:
                         {"train", train_json(c.train)}, {"stem_relu_before_bn", c.stem_relu_before_bn},
                         {"init", c.init == ts::nn::init::scheme::xavier_uniform ? "xavier" : "pytorch"}};
             m_azad.emplace(std::move(c));
+        } else if (o.method == "grapl") {
+            configure_grapl();
         } else if (o.method == "slic") {
             if (o.n_segments > 0) m_slic.n_segments = o.n_segments;
             if (o.compactness > 0) m_slic.compactness = static_cast<float>(o.compactness);
@@ -265,12 +276,45 @@ private:
         }
     }
 
+    void configure_grapl() {
+        namespace m = ts::methods;
+        const auto& o = m_o;
+        m::grapl_config c;
+        if (o.grapl_rounds > 0) c.rounds = o.grapl_rounds;
+        if (o.grapl_k0 > 0) c.k0 = o.grapl_k0;
+        if (o.grapl_grid > 0) c.grid = o.grapl_grid;
+        if (o.grapl_lambda >= 0) c.lambda = o.grapl_lambda;
+        if (o.grapl_mu >= 0) c.mu = o.grapl_mu;
+        if (o.grapl_solver == "expansion") c.solver = m::grapl_solver::alpha_expansion;
+        if (o.grapl_initialiser == "random") c.initialiser = m::grapl_initialiser::random;
+        if (o.grapl_initialiser == "knn") c.initialiser = m::grapl_initialiser::knn;
+        if (o.grapl_initialiser == "kmeans") c.initialiser = m::grapl_initialiser::kmeans;
+        if (o.grapl_affinity == "raw_colour") c.affinity = m::grapl_affinity::raw_mean_colour;
+        if (o.grapl_affinity == "position") c.affinity = m::grapl_affinity::position;
+        if (o.grapl_affinity == "uniform4") c.affinity = m::grapl_affinity::uniform4;
+        if (o.grapl_schedule == "code") c.schedule = m::grapl_epoch_schedule::code;
+        c.hard_initial_labels = o.grapl_hard_labels;
+        c.early_stop_on_total_loss = o.grapl_total_loss_stop;
+        c.cold_start = o.grapl_cold_start;
+        c.gco_integer_energies = !o.grapl_float_energies;
+        m_params = {{"rounds", c.rounds}, {"k0", c.k0}, {"grid", c.grid}, {"lambda", c.lambda}, {"mu", c.mu},
+                    {"solver", c.solver == m::grapl_solver::alpha_expansion ? "expansion" : "swap"},
+                    {"initialiser", o.grapl_initialiser.empty() ? "slic" : o.grapl_initialiser},
+                    {"affinity", o.grapl_affinity.empty() ? "colour" : o.grapl_affinity},
+                    {"epoch_schedule", o.grapl_schedule.empty() ? "paper" : o.grapl_schedule},
+                    {"hard_initial_labels", c.hard_initial_labels}, {"early_stop_on_total_loss", c.early_stop_on_total_loss},
+                    {"cold_start", c.cold_start}, {"gco_integer_energies", c.gco_integer_energies},
+                    {"subset", c.subset}, {"lr", c.lr}};
+        m_grapl.emplace(std::move(c));
+    }
+
     const options& m_o;
     json m_params;
     bool m_reference = false;
     std::optional<ts::methods::kim2020<B>> m_kim;
     std::optional<ts::methods::kanezaki2018<B>> m_kanezaki;
     std::optional<ts::methods::azad2025<B>> m_azad;
+    std::optional<ts::methods::grapl<B>> m_grapl;
     ts::slic::config m_slic{};
     ts::felzenszwalb::config m_fz{};
 };
@@ -374,7 +418,7 @@ int main(int argc, char** argv) {
                  "With no INPUT, segments a built-in demo image generated in code."};
     app.add_option("inputs", o.inputs, "Image files (PNG, JPEG, BMP...) or folders of images");
     app.add_option("-m,--method", o.method, "Method")
-        ->check(CLI::IsMember({"kim2020", "kanezaki2018", "azad2025", "slic", "felzenszwalb"}))
+        ->check(CLI::IsMember({"kim2020", "kanezaki2018", "azad2025", "grapl", "slic", "felzenszwalb"}))
         ->capture_default_str();
     app.add_option("--seed", o.seed, "Seed of every random choice (weights, sampling)")->capture_default_str();
     app.add_option("-o,--out", o.out, "Label map PNG (a folder when there are several inputs)");
@@ -426,6 +470,24 @@ int main(int argc, char** argv) {
     dfc->add_option("--init", o.init, "azad2025 weight initialisation (default xavier)")
         ->check(CLI::IsMember({"xavier", "pytorch"}));
     dfc->add_flag("--slic-on-bgr", o.slic_on_bgr, "kanezaki2018: SLIC on swapped channels, as the authors' code");
+
+    auto* gr = app.add_option_group("grapl", "GraPL options (defaults: METHODS.md 5, docs/grapl.md)");
+    gr->add_option("--rounds", o.grapl_rounds, "Training rounds (default 4)")->check(CLI::Range(1, 1000));
+    gr->add_option("--k0", o.grapl_k0, "Initial segments K0 (default 14)")->check(CLI::Range(2, 100000));
+    gr->add_option("--grid", o.grapl_grid, "Patch grid d (default 32)")->check(CLI::Range(1, 4096));
+    gr->add_option("--lambda", o.grapl_lambda, "Potts weight (default 64)")->check(CLI::NonNegativeNumber);
+    gr->add_option("--mu", o.grapl_mu, "Continuity weight (default 3)")->check(CLI::NonNegativeNumber);
+    gr->add_option("--solver", o.grapl_solver, "Graph-cut moves (default swap)")->check(CLI::IsMember({"swap", "expansion"}));
+    gr->add_option("--initialiser", o.grapl_initialiser, "Initial labels (default slic)")
+        ->check(CLI::IsMember({"slic", "random", "knn", "kmeans"}));
+    gr->add_option("--affinity", o.grapl_affinity, "Graph affinities (default colour)")
+        ->check(CLI::IsMember({"colour", "raw_colour", "position", "uniform4"}));
+    gr->add_option("--epoch-schedule", o.grapl_schedule, "Steps per round: paper 40,32,22,12 or code 40,32,22,19")
+        ->check(CLI::IsMember({"paper", "code"}));
+    gr->add_flag("--hard-initial-labels", o.grapl_hard_labels, "Majority patch labels (code) instead of soft ones");
+    gr->add_flag("--early-stop-on-total-loss", o.grapl_total_loss_stop, "Round-0 stop on CE + mu C (code) instead of CE");
+    gr->add_flag("--cold-start", o.grapl_cold_start, "Re-initialise the network after every graph step");
+    gr->add_flag("--float-energies", o.grapl_float_energies, "Skip pyGCO's integer conversion of the energies");
 
     auto* sp = app.add_option_group("slic / felzenszwalb / kanezaki2018 superpixels");
     sp->add_option("--n-segments", o.n_segments, "SLIC segments (slic: 100; kanezaki2018: 10000)")

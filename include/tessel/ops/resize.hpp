@@ -43,6 +43,25 @@ inline image<std::uint8_t> resize_bilinear(const image<std::uint8_t>& img, index
     return out;
 }
 
+/// Nearest-neighbour resize of an image, PyTorch's F.interpolate(mode='nearest') and OpenCV's
+/// INTER_NEAREST rule: src = min(floor(dst * in / out), in - 1) on each axis (METHODS.md 1.2).
+template <class T>
+image<T> resize_nearest(const image<T>& img, index_t out_w, index_t out_h) {
+    constexpr auto where = "tessel::ops::resize_nearest";
+    expects(!img.empty(), where, "empty image");
+    expects(out_w > 0 && out_h > 0, where, "target size must be positive, got ", out_w, "x", out_h);
+    const index_t W = img.width(), H = img.height(), C = img.channels();
+    image<T> out(out_w, out_h, C);
+    for (index_t y = 0; y < out_h; ++y) {
+        const index_t sy = std::min(y * H / out_h, H - 1);
+        for (index_t x = 0; x < out_w; ++x) {
+            const index_t sx = std::min(x * W / out_w, W - 1);
+            for (index_t c = 0; c < C; ++c) out(x, y, c) = img(sx, sy, c);
+        }
+    }
+    return out;
+}
+
 inline label_map resize_nearest_labels(const label_map& labels, index_t out_w, index_t out_h) {
     constexpr auto where = "tessel::ops::resize_nearest_labels";
     expects(!labels.empty(), where, "empty label map");
