@@ -12,6 +12,7 @@
 
 #include "tessel/backend/parallel.hpp"
 #include "tessel/nn/concepts.hpp"
+#include "tessel/nn/detail/chain.hpp"
 #include "tessel/nn/detail/checks.hpp"
 
 namespace tessel::nn {
@@ -49,12 +50,6 @@ struct multiply_fn {
     T* out;
     TESSEL_HD void operator()(index_t i) const { out[i] = a[i] * b[i]; }
 };
-template <class T>
-struct copy_fn {
-    const T* from;
-    T* to;
-    TESSEL_HD void operator()(index_t i) const { to[i] = from[i]; }
-};
 
 }  // namespace detail
 
@@ -83,7 +78,7 @@ struct dropout {
                              detail::dropout_forward_fn<T>{seed, m_cfg.p, static_cast<T>(1.0 / (1.0 - m_cfg.p)),
                                                            x.data(), m_mask.data(), m_y.data()});
             } else {
-                parallel_for(B{}, x.numel(), detail::copy_fn<T>{x.data(), m_y.data()});
+                detail::copy_into(x, m_y);
             }
             return m_y;
         }
@@ -94,7 +89,7 @@ struct dropout {
             if (m_masked)
                 parallel_for(B{}, dy.numel(), detail::multiply_fn<T>{dy.data(), m_mask.data(), m_dx.data()});
             else
-                parallel_for(B{}, dy.numel(), detail::copy_fn<T>{dy.data(), m_dx.data()});
+                detail::copy_into(dy, m_dx);
             return m_dx;
         }
         parameter_list<T, B> parameters() { return {}; }
