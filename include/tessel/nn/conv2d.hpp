@@ -45,17 +45,8 @@ struct conv2d {
         bind(const config& cfg, rng& init) : m_cfg(cfg) {
             validate(cfg, "tessel::nn::conv2d");
             const index_t k = cfg.kernel, fan_in = cfg.in_channels * k * k, fan_out = cfg.out_channels * k * k;
-            m_w.resize(shape{cfg.out_channels, cfg.in_channels, k, k});
-            if (cfg.init == init::scheme::xavier_uniform)
-                init::xavier_uniform(m_w, fan_in, fan_out, init);
-            else
-                init::kaiming_uniform(m_w, fan_in, init);
-            m_dw.resize(m_w.shape());
-            if (cfg.bias) {
-                m_b.resize(shape{cfg.out_channels});
-                init::default_bias(m_b, fan_in, init);
-                m_db.resize(m_b.shape());
-            }
+            init::weight_and_bias(m_w, m_dw, m_b, m_db, shape{cfg.out_channels, cfg.in_channels, k, k},
+                                  cfg.out_channels, cfg.bias, fan_in, fan_out, cfg.init, init);
         }
 
         const tensor<T, B>& forward(context<B>&, const tensor<T, B>& x) {

@@ -45,17 +45,8 @@ struct conv_transpose2d {
                     " (stride ", cfg.stride, ", dilation ", cfg.dilation, ")");
             // PyTorch computes fans from weight.size(1) * k * k = out_channels * k * k.
             const index_t k = cfg.kernel, fan_in = cfg.out_channels * k * k, fan_out = cfg.in_channels * k * k;
-            m_w.resize(shape{cfg.in_channels, cfg.out_channels, k, k});
-            if (cfg.init == init::scheme::xavier_uniform)
-                init::xavier_uniform(m_w, fan_in, fan_out, init);
-            else
-                init::kaiming_uniform(m_w, fan_in, init);
-            m_dw.resize(m_w.shape());
-            if (cfg.bias) {
-                m_b.resize(shape{cfg.out_channels});
-                init::default_bias(m_b, fan_in, init);
-                m_db.resize(m_b.shape());
-            }
+            init::weight_and_bias(m_w, m_dw, m_b, m_db, shape{cfg.in_channels, cfg.out_channels, k, k},
+                                  cfg.out_channels, cfg.bias, fan_in, fan_out, cfg.init, init);
         }
 
         const tensor<T, B>& forward(context<B>&, const tensor<T, B>& x) {

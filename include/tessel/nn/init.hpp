@@ -47,4 +47,23 @@ void xavier_uniform(tensor<T, B>& t, index_t fan_in, index_t fan_out, rng& gen, 
 /// How a block initialises its weights; configs carry one of these.
 enum class scheme { pytorch_default, xavier_uniform };
 
+/// Sizes and draws the weight (shape w_shape) and, if has_bias, the bias (out entries) of a
+/// conv or linear layer, and sizes their gradients: weights by `s`, the bias always with
+/// PyTorch's default. The weight is drawn before the bias, so a seed fixes both.
+template <class T, class B>
+void weight_and_bias(tensor<T, B>& w, tensor<T, B>& dw, tensor<T, B>& b, tensor<T, B>& db, const shape& w_shape,
+                     index_t out, bool has_bias, index_t fan_in, index_t fan_out, scheme s, rng& gen) {
+    w.resize(w_shape);
+    if (s == scheme::xavier_uniform)
+        xavier_uniform(w, fan_in, fan_out, gen);
+    else
+        kaiming_uniform(w, fan_in, gen);
+    dw.resize(w.shape());
+    if (has_bias) {
+        b.resize(shape{out});
+        default_bias(b, fan_in, gen);
+        db.resize(b.shape());
+    }
+}
+
 }  // namespace tessel::nn::init

@@ -45,17 +45,8 @@ struct linear {
             constexpr const char* where = "tessel::nn::linear";
             expects(cfg.in_features > 0, where, "in_features must be positive, got ", cfg.in_features);
             expects(cfg.out_features > 0, where, "out_features must be positive, got ", cfg.out_features);
-            m_w.resize(shape{cfg.out_features, cfg.in_features});
-            if (cfg.init == init::scheme::xavier_uniform)
-                init::xavier_uniform(m_w, cfg.in_features, cfg.out_features, init);
-            else
-                init::kaiming_uniform(m_w, cfg.in_features, init);
-            m_dw.resize(m_w.shape());
-            if (cfg.bias) {
-                m_b.resize(shape{cfg.out_features});
-                init::default_bias(m_b, cfg.in_features, init);
-                m_db.resize(m_b.shape());
-            }
+            init::weight_and_bias(m_w, m_dw, m_b, m_db, shape{cfg.out_features, cfg.in_features},
+                                  cfg.out_features, cfg.bias, cfg.in_features, cfg.out_features, cfg.init, init);
         }
 
         const tensor<T, B>& forward(context<B>&, const tensor<T, B>& x) {

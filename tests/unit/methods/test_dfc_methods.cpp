@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 
+#include "support/scoring.hpp"
 #include "support/synthetic.hpp"
 #include "tessel/methods/azad2025.hpp"
 #include "tessel/methods/kanezaki2018.hpp"
@@ -12,27 +13,6 @@
 
 namespace ts = tessel;
 
-namespace {
-/// Mean over true regions of the best IoU any predicted segment reaches with that region.
-double best_iou_per_region(const ts::label_map& truth, const ts::label_map& pred) {
-    std::map<std::pair<ts::label_t, ts::label_t>, double> inter;
-    std::map<ts::label_t, double> at, ap;
-    for (ts::index_t i = 0; i < truth.size(); ++i) {
-        const auto t = truth.data()[i], p = pred.data()[i];
-        inter[{t, p}] += 1;
-        at[t] += 1;
-        ap[p] += 1;
-    }
-    double sum = 0;
-    for (const auto& [t, nt] : at) {
-        double best = 0;
-        for (const auto& [key, n] : inter)
-            if (key.first == t) best = std::max(best, n / (nt + ap[key.second] - n));
-        sum += best;
-    }
-    return sum / static_cast<double>(at.size());
-}
-}  // namespace
 
 TEST_CASE("kim2020: separates the shapes of a noisy synthetic image, deterministically") {
     const auto scene = ts::testing::make_shapes(64, 64, 12, 5);
@@ -45,7 +25,7 @@ TEST_CASE("kim2020: separates the shapes of a noisy synthetic image, determinist
     CHECK(info.iterations >= 1);
     CHECK(info.iterations <= 60);
     CHECK(a.count_labels() >= 2);
-    const double iou = best_iou_per_region(scene.truth, a);
+    const double iou = ts::testing::best_iou_per_region(scene.truth, a);
     INFO("best IoU per region " << iou << ", segments " << a.count_labels());
     CHECK(iou > 0.8);
 
@@ -81,7 +61,7 @@ TEST_CASE("kim2020: scribbles steer the labels and are validated") {
             agree += out.data()[i] == scribbles.data()[i];
         }
     CHECK(agree > total * 9 / 10);
-    CHECK(best_iou_per_region(scene.truth, out) > 0.75);
+    CHECK(ts::testing::best_iou_per_region(scene.truth, out) > 0.75);
 
     ts::label_map bad = scribbles;
     bad(3, 3) = 40;  // not below q = 16
@@ -105,7 +85,7 @@ TEST_CASE("kim2020: reference mode trains once and applies to new images") {
     const auto out = method.apply(test.img);
     CHECK(out.width() == 56);
     CHECK(out.height() == 48);
-    CHECK(best_iou_per_region(test.truth, out) > 0.7);
+    CHECK(ts::testing::best_iou_per_region(test.truth, out) > 0.7);
     CHECK_THROWS_AS(method.fit_reference({}, {}), ts::error);
 }
 
@@ -118,7 +98,7 @@ TEST_CASE("kanezaki2018: superpixel refinement yields segments that follow the s
     ts::methods::kanezaki2018<ts::cpu_omp> method(cfg);
     const auto out = method.run(scene.img, ts::seed{2});
     CHECK(method.last_report().values.at("superpixels") > 100);
-    CHECK(best_iou_per_region(scene.truth, out) > 0.8);
+    CHECK(ts::testing::best_iou_per_region(scene.truth, out) > 0.8);
     const auto small = ts::testing::make_shapes(32, 24, 12, 5);
     cfg.train.max_iterations = 8;
     cfg.superpixels.n_segments = 40;
@@ -136,7 +116,7 @@ TEST_CASE("azad2025: the Inception network separates the shapes") {
     INFO("segments " << out.count_labels() << ", iterations " << method.last_report().iterations);
     // The Inception network keeps more fragments of the flat background than the DFC network
     // after a short run, hence the lower bar; a random labelling scores below 0.3 here.
-    CHECK(best_iou_per_region(scene.truth, out) > 0.68);
+    CHECK(ts::testing::best_iou_per_region(scene.truth, out) > 0.68);
     cfg.stem_relu_before_bn = true;
     cfg.train.max_iterations = 5;
     ts::methods::azad2025<ts::cpu_omp> code_order(cfg);

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <map>
 
+#include "support/scoring.hpp"
 #include "support/synthetic.hpp"
 #include "tessel/methods/grapl.hpp"
 
@@ -15,25 +16,6 @@ namespace ts = tessel;
 namespace m = tessel::methods;
 
 namespace {
-/// Mean over true regions of the best IoU any predicted segment reaches with that region.
-double best_iou_per_region(const ts::label_map& truth, const ts::label_map& pred) {
-    std::map<std::pair<ts::label_t, ts::label_t>, double> inter;
-    std::map<ts::label_t, double> at, ap;
-    for (ts::index_t i = 0; i < truth.size(); ++i) {
-        const auto t = truth.data()[i], p = pred.data()[i];
-        inter[{t, p}] += 1;
-        at[t] += 1;
-        ap[p] += 1;
-    }
-    double sum = 0;
-    for (const auto& [t, nt] : at) {
-        double best = 0;
-        for (const auto& [key, n] : inter)
-            if (key.first == t) best = std::max(best, n / (nt + ap[key.second] - n));
-        sum += best;
-    }
-    return sum / static_cast<double>(at.size());
-}
 
 /// A small configuration: 120 x 120 image, 20 x 20 grid of 6 px patches.
 m::grapl_config small_config() {
@@ -64,7 +46,7 @@ TEST_CASE("grapl: separates the shapes of a noisy synthetic image") {
     CHECK(m::grapl_round_steps(small_config(), 1) == 25);
     CHECK(m::grapl_round_steps(small_config(), 2) == 10);
     CHECK(rep.iterations <= 30 + 25 + 10);
-    const double iou = best_iou_per_region(scene.truth, out);
+    const double iou = ts::testing::best_iou_per_region(scene.truth, out);
     INFO("best IoU per region " << iou << ", segments " << out.count_labels());
     CHECK(iou > 0.8);
 }
