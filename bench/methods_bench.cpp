@@ -92,30 +92,26 @@ int main(int argc, char** argv) {
     const auto img = bench_image(argc > 2 ? argv[2] : "", name);
     const int threads = ts::num_threads(ts::cpu_omp{});
 
-    double s = 0, mb = 0;
-    if (in_child([&] { return time_iterations<ts::methods::dfc_network>(ts::methods::dfc_network_config(), img, iterations); },
-                 s, mb))
-        std::printf("{\"bench\":\"kim2020_iteration\",\"seconds_per_iteration\":%.4f,\"peak_rss_mb\":%.1f,"
-                    "\"width\":%lld,\"height\":%lld,\"threads\":%d,\"iterations_timed\":%d,\"image\":\"%s\","
-                    "\"reference_authors_pytorch_seconds\":2.22,\"ratio_to_authors_pytorch\":%.3f}\n",
-                    s, mb, static_cast<long long>(img.width()), static_cast<long long>(img.height()), threads,
-                    iterations, name.c_str(), s / 2.22);
-    else
-        std::printf("{\"bench\":\"kim2020_iteration\",\"error\":\"child failed\"}\n");
-    std::fflush(stdout);
-
-    using azad_net = ts::methods::azad_network<ts::methods::azad_stem_paper>;
-    if (in_child([&] {
-            return time_iterations<azad_net>(ts::methods::azad_network_config<ts::methods::azad_stem_paper>({}), img,
-                                             iterations);
-        },
-                 s, mb))
-        std::printf("{\"bench\":\"azad2025_iteration\",\"seconds_per_iteration\":%.4f,\"peak_rss_mb\":%.1f,"
-                    "\"width\":%lld,\"height\":%lld,\"threads\":%d,\"iterations_timed\":%d,\"image\":\"%s\","
-                    "\"reference_authors_pytorch_seconds\":8.0,\"ratio_to_authors_pytorch\":%.3f}\n",
-                    s, mb, static_cast<long long>(img.width()), static_cast<long long>(img.height()), threads,
-                    iterations, name.c_str(), s / 8.0);
-    else
-        std::printf("{\"bench\":\"azad2025_iteration\",\"error\":\"child failed\"}\n");
+    // One line per preset; the authors' PyTorch time per iteration is METHODS.md §11's.
+    auto report = [&](const char* bench, double authors_seconds, auto time_fn) {
+        double s = 0, mb = 0;
+        if (in_child(time_fn, s, mb))
+            std::printf("{\"bench\":\"%s\",\"seconds_per_iteration\":%.4f,\"peak_rss_mb\":%.1f,"
+                        "\"width\":%lld,\"height\":%lld,\"threads\":%d,\"iterations_timed\":%d,\"image\":\"%s\","
+                        "\"reference_authors_pytorch_seconds\":%.2f,\"ratio_to_authors_pytorch\":%.3f}\n",
+                        bench, s, mb, static_cast<long long>(img.width()), static_cast<long long>(img.height()),
+                        threads, iterations, name.c_str(), authors_seconds, s / authors_seconds);
+        else
+            std::printf("{\"bench\":\"%s\",\"error\":\"child failed\"}\n", bench);
+        std::fflush(stdout);
+    };
+    report("kim2020_iteration", 2.22, [&] {
+        return time_iterations<ts::methods::dfc_network>(ts::methods::dfc_network_config(), img, iterations);
+    });
+    using azad_stem = ts::methods::azad_stem_paper;
+    report("azad2025_iteration", 8.0, [&] {
+        return time_iterations<ts::methods::azad_network<azad_stem>>(ts::methods::azad_network_config<azad_stem>({}),
+                                                                      img, iterations);
+    });
     return 0;
 }
