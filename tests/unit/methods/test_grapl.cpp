@@ -221,6 +221,63 @@ TEST_CASE("grapl_patch_cnn: gradients match finite differences (train-mode BN, n
     }
 }
 
+TEST_CASE("grapl_patch_cnn: same logits and gradients as the nn:: composition grapl_network") {
+    // The direct-convolution network against the im2col + GEMM blocks of nn::, with copied weights,
+    // train-mode BN (no dropout) and then eval mode on the running statistics; patch sizes 16
+    // (rows exactly one vector) and 7 (rows mostly throw-away lanes).
+    for (const ts::index_t p : {ts::index_t{16}, ts::index_t{7}}) {
+        CAPTURE(p);
+        const ts::index_t N = 9, K = 5, F = 6, Bt = 3;
+        ts::rng a(5), b(6), gen(11);
+        m::grapl_patch_cnn<ts::cpu_omp> fast({.patch = p, .classes = K, .filters = F, .bottleneck = Bt, .dropout = 0.0,
+                                              .input_dropout = 0.0}, a);
+        m::grapl_network::bind<ts::cpu_serial> ref(m::grapl_network_config(p, K, F, Bt, 0.0, 0.0), b);
+        auto pf = fast.parameters();
+        auto pr = ref.parameters();
+        REQUIRE(pf.size() == pr.size());
+        for (std::size_t q = 0; q < pf.size(); ++q) {
+            REQUIRE(pf[q].value->numel() == pr[q].value->numel());
+            // Non-trivial BN affine parameters, so gamma and beta gradients are exercised too.
+            for (ts::index_t i = 0; i < pf[q].value->numel(); ++i)
+                pr[q].value->data()[i] = pf[q].value->data()[i] += static_cast<float>(gen.uniform(-0.1, 0.1));
+        }
+        std::vector<float> x(static_cast<std::size_t>(N * 3 * p * p)), dy(static_cast<std::size_t>(N * K));
+        for (auto& v : x) v = static_cast<float>(gen.uniform(-1, 1));
+        for (auto& v : dy) v = static_cast<float>(gen.uniform(-1, 1));
+        ts::nn::context<ts::cpu_serial> ctx;
+        const ts::tensor<float, ts::cpu_serial> xt(ts::shape{N, 3, p, p}, std::span<const float>(x));
+        const auto yr = ref.forward(ctx, xt).to_vector();  // [N][K][1][1]
+        const auto yf = fast.forward_patches(x.data(), N, true, 0);  // [K][N]
+        REQUIRE(yr.size() == yf.size());
+        for (ts::index_t n = 0; n < N; ++n)
+            for (ts::index_t k = 0; k < K; ++k)
+                CHECK(yf[static_cast<std::size_t>(k * N + n)] ==
+                      doctest::Approx(yr[static_cast<std::size_t>(n * K + k)]).epsilon(1e-4).scale(1.0));
+        std::vector<float> dyf(dy.size());
+        for (ts::index_t n = 0; n < N; ++n)
+            for (ts::index_t k = 0; k < K; ++k) dyf[static_cast<std::size_t>(k * N + n)] = dy[static_cast<std::size_t>(n * K + k)];
+        ref.backward(ctx, ts::tensor<float, ts::cpu_serial>(ts::shape{N, K, 1, 1}, std::span<const float>(dy)));
+        fast.backward(dyf);
+        for (std::size_t q = 0; q < pf.size(); ++q) {
+            const auto gf = pf[q].grad->to_vector(), gr = pr[q].grad->to_vector();
+            double worst = 0, scale = 0;
+            for (std::size_t i = 0; i < gf.size(); ++i) {
+                worst = std::max(worst, static_cast<double>(std::abs(gf[i] - gr[i])));
+                scale = std::max(scale, static_cast<double>(std::abs(gr[i])));
+            }
+            INFO(pf[q].name << ": worst difference " << worst << " at gradient scale " << scale);
+            CHECK(worst <= 1e-4 * (1.0 + scale));
+        }
+        ctx.training = false;
+        const auto er = ref.forward(ctx, xt).to_vector();
+        const auto ef = fast.forward_patches(x.data(), N, false, 0);
+        for (ts::index_t n = 0; n < N; ++n)
+            for (ts::index_t k = 0; k < K; ++k)
+                CHECK(ef[static_cast<std::size_t>(k * N + n)] ==
+                      doctest::Approx(er[static_cast<std::size_t>(n * K + k)]).epsilon(1e-4).scale(1.0));
+    }
+}
+
 TEST_CASE("grapl: epoch schedules of the paper and the code") {
     m::grapl_config c;  // 4 rounds, max 40, min 12
     CHECK(m::grapl_round_steps(c, 0) == 40);
