@@ -68,10 +68,9 @@ inline std::uint32_t keep_threshold(double p) {
     return p <= 0 ? 0u : static_cast<std::uint32_t>(std::min(4294967295.0, std::ldexp(p, 32)));
 }
 /// All-ones lanes where element base + lane is kept.
+inline constexpr vuint lane_index{0u, 1u, 2u, 3u, 4u, 5u, 6u, 7u, 8u, 9u, 10u, 11u, 12u, 13u, 14u, 15u};
 inline vuint keep_mask(std::uint32_t base, std::uint32_t seed, std::uint32_t threshold) {
-    vuint idx;
-    for (index_t l = 0; l < lanes; ++l) idx[l] = base + static_cast<std::uint32_t>(l);
-    return std::bit_cast<vuint>(hash(idx, seed) >= threshold);
+    return std::bit_cast<vuint>(hash(lane_index + base, seed) >= threshold);
 }
 inline vfloat select(vuint mask, vfloat v) { return std::bit_cast<vfloat>(std::bit_cast<vuint>(v) & mask); }
 
@@ -218,7 +217,7 @@ inline void conv_backward_weight_block(const float* dout, const tile& to, const 
 inline void conv_backward_weight(const float* dout, const tile& to, index_t cout, const float* in, const tile& ti,
                                  index_t cin, float* acc) {
     index_t o = 0;
-    for (; o + 3 <= cout; o += 3) conv_backward_weight_block<3>(dout, to, in, ti, cin, o, acc);
+    // Two output channels at a time: 18 accumulators stay in registers; three (27) spill.
     for (; o + 2 <= cout; o += 2) conv_backward_weight_block<2>(dout, to, in, ti, cin, o, acc);
     for (; o < cout; ++o) conv_backward_weight_block<1>(dout, to, in, ti, cin, o, acc);
 }
@@ -254,35 +253,50 @@ struct bn_tanh_params {
     bool train;
 };
 inline void bn_tanh_forward(const float* y, float* xhat, float* a, const tile& t, index_t channels,
-                            const bn_tanh_params& bp, std::uint32_t base, const std::vector<vfloat>* colmask = nullptr) {
+                            const bn_tanh_params& bp, std::uint32_t base, const std::vector<vfloat>* colmask = nullptr,
+                            float* keep = nullptr) {
     const index_t n = t.body(), vecs = t.stride / lanes;
     const float scale = static_cast<float>(1.0 / (1.0 - bp.p));
     for (index_t c = 0; c < channels; ++c) {
         const float* yc = y + c * t.plane + t.lead;
         float* ac = a + c * t.plane + t.lead;
+        float* xc = xhat ? xhat + c * t.plane + t.lead : nullptr;
         const vfloat m = splat(bp.mean[c]), inv = splat(bp.invstd[c]), g = splat(bp.gamma[c]), b = splat(bp.beta[c]);
-        for (index_t q = 0; q < n; q += lanes) {
-            const vfloat xh = (load(yc + q) - m) * inv;
-            if (xhat) store(xhat + c * t.plane + t.lead + q, xh * (*colmask)[static_cast<std::size_t>((q / lanes) % vecs)]);
-            store(ac + q, g * xh + b);
-        }
-        // Eigen's vectorised rational tanh (the libm call was a fifth of a step).
-        Eigen::Map<Eigen::ArrayXf> r(ac, n);
-        r = r.tanh();
-        if (bp.train && bp.p > 0) {
-            const std::uint32_t cb = base + static_cast<std::uint32_t>(c * n);
-            for (index_t q = 0; q < n; q += lanes)
-                store(ac + q, select(keep_mask(cb + static_cast<std::uint32_t>(q), bp.seed, bp.threshold), load(ac + q) * scale));
+        if (xc) {
+            for (index_t q = 0, v = 0; q < n; q += lanes, v = v + 1 == vecs ? 0 : v + 1) {
+                const vfloat xh = (load(yc + q) - m) * inv;
+                store(xc + q, xh * (*colmask)[static_cast<std::size_t>(v)]);
+                store(ac + q, g * xh + b);
+            }
+        } else {
+            for (index_t q = 0; q < n; q += lanes) store(ac + q, g * ((load(yc + q) - m) * inv) + b);
         }
     }
+    // Eigen's vectorised rational tanh (the libm call was a fifth of a step), in one call over
+    // all planes: per-plane calls cost more in set-up than in arithmetic. Padding between planes
+    // holds zeros, and tanh(0) = 0 keeps it so.
+    Eigen::Map<Eigen::ArrayXf> r(a + t.lead, (channels - 1) * t.plane + n);
+    r = r.tanh();
+    if (bp.train && bp.p > 0)
+        for (index_t c = 0; c < channels; ++c) {
+            float* ac = a + c * t.plane + t.lead;
+            const std::uint32_t cb = base + static_cast<std::uint32_t>(c * n);
+            float* kc = keep ? keep + c * t.plane + t.lead : nullptr;
+            for (index_t q = 0; q < n; q += lanes) {
+                const vfloat k = select(keep_mask(cb + static_cast<std::uint32_t>(q), bp.seed, bp.threshold), splat(scale));
+                if (kc) store(kc + q, k);
+                store(ac + q, load(ac + q) * k);
+            }
+        }
 }
 
 /// First backward pass through dropout and tanh: dz = d a/d z (z = gamma x_hat + beta) into dz,
 /// from the incoming gradient g (zero at throw-away lanes) and the stored activation a; adds
-/// sum(dz) and sum(dz x_hat) per channel.
+/// sum(dz) and sum(dz x_hat) per channel. The dropout mask comes from `keep` (the multipliers
+/// bn_tanh_forward wrote) when given, else from the hash again.
 inline void bn_tanh_backward_dz(const float* g, const float* a, const float* xhat, float* dz, const tile& t,
                                 index_t channels, const bn_tanh_params& bp, std::uint32_t base, double* sum_dz,
-                                double* sum_dz_xhat) {
+                                double* sum_dz_xhat, const float* keep = nullptr) {
     const index_t n = t.body();
     const float scale = static_cast<float>(1.0 / (1.0 - bp.p)), unscale = static_cast<float>(1.0 - bp.p);
     const vfloat one = splat(1.0f);
@@ -292,8 +306,13 @@ inline void bn_tanh_backward_dz(const float* g, const float* a, const float* xha
         vfloat s{}, sx{};
         for (index_t q = 0; q < n; q += lanes) {
             const vfloat tv = load(a + o + q) * unscale;  // tanh output where kept
-            vfloat d = load(g + o + q) * scale * (one - tv * tv);
-            if (bp.p > 0) d = select(keep_mask(cb + static_cast<std::uint32_t>(q), bp.seed, bp.threshold), d);
+            vfloat d;
+            if (keep)
+                d = load(g + o + q) * load(keep + o + q) * (one - tv * tv);
+            else {
+                d = load(g + o + q) * scale * (one - tv * tv);
+                if (bp.p > 0) d = select(keep_mask(cb + static_cast<std::uint32_t>(q), bp.seed, bp.threshold), d);
+            }
             store(dz + o + q, d);
             s += d;
             sx += d * load(xhat + o + q);
@@ -495,6 +514,7 @@ private:
         grow(m_job_dy2, m_jobs * Bt * m_t2lead.plane), grow(m_job_da1, m_jobs * F * m_t1.plane);
         grow(m_job_xh1, m_jobs * F * m_t1.plane), grow(m_job_a1, m_jobs * F * m_t1.plane);
         grow(m_job_dz1, m_jobs * F * m_t1.plane), grow(m_job_da2, m_jobs * Bt * m_t2.plane);
+        grow(m_job_keep1, m_jobs * F * m_t1.plane);
         grow(m_valid1, m_t1.plane);
         for (index_t r = 0; r < m_t1.h; ++r)
             for (index_t x = 0; x < m_t1.stride; ++x) m_valid1[static_cast<std::size_t>(r * m_t1.stride + x)] = x < m_t1.w ? 1.0f : 0.0f;
@@ -687,18 +707,19 @@ private:
         float* xh1 = m_job_xh1.data() + j * F * m_t1.plane;
         float* a1 = m_job_a1.data() + j * F * m_t1.plane;
         float* dz1 = m_job_dz1.data() + j * F * m_t1.plane;
+        float* keep1 = m_job_keep1.data() + j * F * m_t1.plane;
         const tile valid{m_t1.h, m_t1.w, m_t1.stride, 0, m_t1.plane};
         for (index_t n = job_begin(j); n < job_end(j); ++n) {
             const std::size_t o2 = static_cast<std::size_t>(n * Bt * m_t2.plane), o1 = static_cast<std::size_t>(n * F * m_t1.plane);
             const float* x = m_x.data() + n * 3 * m_t0.plane;
             grapl_detail::bn_tanh_forward(m_y1.data() + o1, xh1, a1, m_t1, F, bp, static_cast<std::uint32_t>(n * F * m_t1.body()),
-                                          &m_mask1);
+                                          &m_mask1, bp.p > 0 ? keep1 : nullptr);
             grapl_detail::bn_backward_dy(m_dz2.data() + o2, m_y2.data() + o2, m_t2, Bt, coef.data(), mg.data(), mgx.data(),
                                          m_mask2, dy2, m_t2lead, part + offset_db2);
             grapl_detail::conv_backward_weight(dy2, m_t2lead, Bt, a1, m_t1, F, lane + m_lane_w2);
             grapl_detail::conv_backward_data(dy2, m_t2lead, Bt, m_w2.data(), F, da1, m_t1);
             grapl_detail::bn_tanh_backward_dz(da1, a1, xh1, dz1, m_t1, F, bp, static_cast<std::uint32_t>(n * F * m_t1.body()),
-                                              part + offset_sum_dz1, part + offset_sum_dzx1);
+                                              part + offset_sum_dz1, part + offset_sum_dzx1, bp.p > 0 ? keep1 : nullptr);
             grapl_detail::conv_backward_weight(dz1, m_t1, F, x, m_t0, 3, lane + m_lane_w1);
             grapl_detail::conv_backward_weight(xh1, m_t1, F, x, m_t0, 3, lane + m_lane_xh1);
             grapl_detail::conv_backward_weight(m_valid1.data(), valid, 1, x, m_t0, 3, lane + m_lane_x1);
@@ -797,7 +818,7 @@ private:
     tile m_t0, m_t1, m_t2, m_t2lead;
     std::vector<vfloat> m_mask1, m_mask2;
     std::vector<float> m_x, m_y1, m_y2, m_a2, m_dz2, m_whp, m_out, m_dense, m_valid1;
-    std::vector<float> m_job_dy2, m_job_da1, m_job_xh1, m_job_a1, m_job_dz1, m_job_da2, m_lane_acc;
+    std::vector<float> m_job_dy2, m_job_da1, m_job_xh1, m_job_a1, m_job_dz1, m_job_da2, m_job_keep1, m_lane_acc;
     std::vector<double> m_partials;
     index_t m_sum1 = 0, m_sum2 = 0, m_lane_w1 = 0, m_lane_xh1 = 0, m_lane_x1 = 0, m_lane_w2 = 0, m_lane_wh = 0,
             m_lane_per_job = 0;
