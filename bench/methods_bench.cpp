@@ -2,7 +2,8 @@
 // 481x321 on cpu_omp. One JSON line per preset:
 //   {"bench":"kim2020_iteration","seconds_per_iteration":...,"peak_rss_mb":...,...}
 // Each preset runs in a forked child so that its peak resident memory is its own.
-// Usage: methods_bench [iterations (default 6)] [image (default: first BSDS500 val image)]
+// Usage: methods_bench [iterations (default 6)] [image (default: first BSDS500 val image; "" for it)]
+//                      [only: run just the presets whose bench name contains this, e.g. azad2025]
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -90,10 +91,12 @@ int main(int argc, char** argv) {
     const int iterations = argc > 1 ? std::max(1, std::atoi(argv[1])) : 6;
     std::string name;
     const auto img = bench_image(argc > 2 ? argv[2] : "", name);
+    const std::string only = argc > 3 ? argv[3] : "";
     const int threads = ts::num_threads(ts::cpu_omp{});
 
     // One line per preset; the authors' PyTorch time per iteration is METHODS.md §11's.
     auto report = [&](const char* bench, double authors_seconds, auto time_fn) {
+        if (std::string(bench).find(only) == std::string::npos) return;
         double s = 0, mb = 0;
         if (in_child(time_fn, s, mb))
             std::printf("{\"bench\":\"%s\",\"seconds_per_iteration\":%.4f,\"peak_rss_mb\":%.1f,"

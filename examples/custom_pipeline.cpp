@@ -42,11 +42,10 @@ int main(int argc, char** argv) {
         const ts::index_t q = 32;
         const ts::nn::init::scheme init = ts::nn::init::scheme::xavier_uniform;
         backbone::config net{
-            {{.in_channels = 3, .out_channels = 15, .kernel = 1, .init = init}, {.channels = 15}, {}},
-            {{.in_channels = 15, .branch1 = 32, .branch2_reduce = 16, .branch2 = 16, .branch3_reduce = 8,
-              .branch3 = 8, .branch4 = 8, .init = init},
-             {},
-             {.channels = 64}},
+            {.conv = {.in_channels = 3, .out_channels = 15, .kernel = 1, .init = init}},
+            {.block = {.in_channels = 15, .branch1 = 32, .branch2_reduce = 16, .branch2 = 16, .branch3_reduce = 8,
+                       .branch3 = 8, .branch4 = 8, .init = init},
+             .post_bn = true},
             {.in_channels = 64, .out_channels = q, .kernel = 1, .init = init},
             {.channels = q}};
 

@@ -100,8 +100,13 @@ public:
     }
     /// Reallocates (only if the element count changes) to the given shape; contents unspecified.
     /// Layers use this to reuse their workspaces across iterations without allocating.
+    /// Growing past the capacity allocates exactly the new size (after freeing the old block)
+    /// rather than the vector's geometric growth: workspaces lent to layers of different sizes
+    /// (nn::scratch_pool) would otherwise hold up to twice their largest use.
     void resize(const tessel::shape& s) {
-        if (static_cast<std::size_t>(s.numel()) != m_data.size()) m_data.resize(static_cast<std::size_t>(s.numel()));
+        const auto n = static_cast<std::size_t>(s.numel());
+        if (n > m_data.capacity()) storage_type().swap(m_data);
+        if (n != m_data.size()) m_data.resize(n);
         m_shape = s;
     }
     void fill(T value) { std::fill(m_data.begin(), m_data.end(), value); }

@@ -11,18 +11,24 @@
 // 150 iterations (the paper's runs), Xavier-uniform conv weights (paper; option pytorch_default).
 #pragma once
 #include "tessel/methods/kim2020.hpp"
-#include "tessel/nn/inception.hpp"
+#include "tessel/nn/conv_bn_relu.hpp"
+#include "tessel/nn/inception_fused.hpp"
 
 namespace tessel::methods {
 
-/// Inception block followed by ReLU -> BN, as the authors' blocks are.
-using azad_block = nn::sequential<nn::inception, nn::relu, nn::batch_norm>;
-/// Stem in the paper's order (conv -> BN -> ReLU) and in the code's (conv -> ReLU -> BN).
-using azad_stem_paper = nn::sequential<nn::conv2d, nn::batch_norm, nn::relu>;
+/// Inception block followed by ReLU -> BN, as the authors' blocks are. The block is built from
+/// fused conv -> BN -> ReLU units with the trailing ReLU -> BN folded in per branch
+/// (nn::inception_fused with post_bn): the same function as sequential<inception, relu,
+/// batch_norm> at about a third of the memory (docs/nn_blocks.md, "Recomputation").
+using azad_block = nn::inception_fused;
+/// Stem in the paper's order (conv -> BN -> ReLU, one fused unit) and in the code's (conv -> ReLU -> BN).
+using azad_stem_paper = nn::conv_bn_relu;
 using azad_stem_code = nn::sequential<nn::conv2d, nn::relu, nn::batch_norm>;
+/// Head: conv 1x1 -> BN, no activation (a fused unit with relu = false).
+using azad_head = nn::conv_bn_relu;
 
 template <class Stem>
-using azad_network = nn::sequential<Stem, azad_block, azad_block, nn::repeat<azad_block>, nn::conv2d, nn::batch_norm>;
+using azad_network = nn::sequential<Stem, azad_block, azad_block, nn::repeat<azad_block>, azad_head>;
 
 struct azad2025_config {
     index_t channels = 100;             ///< q
@@ -43,22 +49,26 @@ typename azad_network<Stem>::config azad_network_config(const azad2025_config& c
     const nn::conv2d::config stem_conv{.in_channels = 3, .out_channels = c.stem_channels, .kernel = 1, .init = init};
     typename Stem::config stem;
     if constexpr (std::is_same_v<Stem, azad_stem_paper>)
-        stem = {stem_conv, {.channels = c.stem_channels}, {}};
+        // The stem reads 3 channels: recomputing its conv in backward costs nothing worth keeping z for.
+        stem = {.conv = stem_conv, .recompute_front = true};
     else
         stem = {stem_conv, {}, {.channels = c.stem_channels}};
     const nn::inception::config i3a{.in_channels = c.stem_channels, .branch1 = 160, .branch2_reduce = 96, .branch2 = 64,
                                     .branch3_reduce = 16, .branch3 = 16, .branch4 = 16, .init = init};
     nn::inception::config i3b{.in_channels = 256, .branch1 = 96, .branch2_reduce = 32, .branch2 = 16,
                               .branch3_reduce = 16, .branch3 = 8, .branch4 = 8, .init = init};
-    const azad_block::config first3b{i3b, {}, {.channels = 128}};
+    // Block 3a reads the 15-channel stem output: its 1x1 convs are cheap to recompute in backward
+    // (15 multiply-adds per output value) and would otherwise keep 288 channels of z.
+    const azad_block::config block3a{.block = i3a, .post_bn = true, .recompute_input_convs = c.stem_channels <= 32};
+    const azad_block::config first3b{.block = i3b, .post_bn = true};
     i3b.in_channels = 128;
-    const azad_block::config later3b{i3b, {}, {.channels = 128}};
+    const azad_block::config later3b{.block = i3b, .post_bn = true};
     return {stem,
-            azad_block::config{i3a, {}, {.channels = 256}},
+            block3a,
             first3b,
             {.count = c.inception_blocks - 1, .block = later3b},
-            nn::conv2d::config{.in_channels = 128, .out_channels = c.channels, .kernel = 1, .init = init},
-            {.channels = c.channels}};
+            azad_head::config{.conv = {.in_channels = 128, .out_channels = c.channels, .kernel = 1, .init = init},
+                              .relu = false}};
 }
 
 template <Backend B>

@@ -83,6 +83,22 @@ concept ForwardsInto = requires(L& l, context<B>& ctx, const tensor<T, B>& x, te
     l.forward_into(ctx, x, y);
 };
 
+/// Optional: the output can be dropped once the next layer has read it, and recomputed before
+/// that layer's backward (nn::inception_fused: from its saved conv outputs, by elementwise passes).
+///   requires: release_output(ctx) after forward: the output tensor (the same object forward
+///             returned) loses its contents, and its memory goes to ctx.scratch; restore_output(ctx)
+///             before this layer's own backward: the same values in the same tensor object. Each
+///             is a no-op when there is nothing to do (already released, or never released).
+///   ensures:  the next forward works whether or not the output was released.
+/// sequential and repeat release layer i's output after layer i + 1's forward (unless i + 1 passed
+/// it through), restore it just before layer i + 1's backward and release it again after, so
+/// that between forward and backward the activations of these layers take no memory.
+template <class L, class B, class T = float>
+concept ReleasesOutput = requires(L& l, context<B>& ctx) {
+    l.release_output(ctx);
+    l.restore_output(ctx);
+};
+
 /// Optional: a layer whose backward never reads its own output buffer (conv2d, batch_norm,
 /// max_pool2d, inception) declares `static constexpr bool overwritable_output = true`; the buffer
 /// returned by forward may then be modified in place by the next layer (same shape).

@@ -7,6 +7,7 @@
 // optimizers work on spans of them.
 #pragma once
 #include <deque>
+#include <utility>
 #include <string_view>
 #include <type_traits>
 #include <vector>
@@ -40,11 +41,74 @@ public:
         s.used.push_back(true);
         return s.bufs.back();
     }
+    /// A free slot for about min_numel elements: the free slot with the smallest capacity that
+    /// holds min_numel, else the largest free one (which then grows), else a new slot. Layers
+    /// that park saved activations here between forward and backward (nn::conv_bn_relu) ask by
+    /// size, so that memory released in backward is reused by gradients of similar size. With
+    /// long_lived (a saved activation, held until backward), a slot more than twice the request
+    /// is emptied first, so that it is not pinned at its old size all that time; short uses may
+    /// borrow a large slot. The same requests every iteration make the same choices, so after the
+    /// first iterations nothing is allocated (stricter fits were tried: they keep adding slots).
+    template <class T>
+    tensor<T, B>& acquire(index_t min_numel, bool long_lived = false) {
+        auto& s = slots<T>();
+        const auto want = static_cast<std::size_t>(min_numel);
+        const std::size_t none = s.used.size();
+        std::size_t fit = none, big = none;
+        for (std::size_t i = 0; i < s.used.size(); ++i) {
+            if (s.used[i]) continue;
+            const std::size_t cap = s.bufs[i].storage().capacity();
+            if (cap >= want && (fit == none || cap < s.bufs[fit].storage().capacity())) fit = i;
+            if (big == none || cap > s.bufs[big].storage().capacity()) big = i;
+        }
+        const std::size_t pick = fit != none ? fit : big;
+        if (pick == none) {
+            s.bufs.emplace_back();
+            s.used.push_back(true);
+            return s.bufs.back();
+        }
+        s.used[pick] = true;
+        if (long_lived && s.bufs[pick].storage().capacity() > 2 * want + 4096) s.bufs[pick] = tensor<T, B>();
+        return s.bufs[pick];
+    }
     template <class T>
     void release(const tensor<T, B>& t) {
         auto& s = slots<T>();
         for (std::size_t i = 0; i < s.used.size(); ++i)
             if (&s.bufs[i] == &t) s.used[i] = false;
+    }
+    /// Parks t's memory in a free slot (an empty one if there is one, else a new one) and leaves
+    /// t empty: a layer that drops its output until it is needed again (nn::ReleasesOutput)
+    /// lends the memory to the pool meanwhile.
+    template <class T>
+    void donate(tensor<T, B>& t) {
+        auto& s = slots<T>();
+        std::size_t i = 0;
+        while (i < s.used.size() && (s.used[i] || s.bufs[i].storage().capacity() != 0)) ++i;
+        if (i == s.used.size()) {
+            s.bufs.emplace_back();
+            s.used.push_back(false);
+        }
+        std::swap(s.bufs[i], t);
+        t = tensor<T, B>();
+    }
+    /// The reverse of donate: t takes the memory of a free slot chosen for numel elements
+    /// (acquire(numel, true)) and leaves that slot empty; t's contents are unspecified.
+    template <class T>
+    void take(tensor<T, B>& t, index_t numel) {
+        tensor<T, B>& slot = acquire<T>(numel, true);
+        std::swap(slot, t);
+        slot = tensor<T, B>();
+        release(slot);
+    }
+    /// One buffer of at least numel elements, shared by every caller: for workspaces that live
+    /// only inside one leaf call (a convolution's column buffer), so calls that never nest can
+    /// share it. It only grows, so steady-state calls neither allocate nor refill it.
+    template <class T>
+    T* workspace(index_t numel) {
+        auto& w = slots<T>().workspace;
+        if (w.numel() < numel) w.resize(shape{numel});
+        return w.data();
     }
     /// Number of slots ever created for T (for tests: bounded by the deepest nesting, not by
     /// the number of layers or iterations).
@@ -52,12 +116,20 @@ public:
     [[nodiscard]] std::size_t size() const {
         return const_cast<scratch_pool*>(this)->slots<T>().bufs.size();
     }
+    /// Elements held by all slots of T, in use or not (for tests and memory reports).
+    template <class T>
+    [[nodiscard]] std::size_t capacity() const {
+        std::size_t n = 0;
+        for (const auto& b : const_cast<scratch_pool*>(this)->slots<T>().bufs) n += b.storage().capacity();
+        return n;
+    }
 
 private:
     template <class T>
     struct slot_list {
         std::deque<tensor<T, B>> bufs;
         std::vector<bool> used;
+        tensor<T, B> workspace;
     };
     template <class T>
     slot_list<T>& slots() {
@@ -83,6 +155,9 @@ template <class T, Backend B>
 class scratch_lease {
 public:
     explicit scratch_lease(context<B>& ctx) : m_pool(ctx.scratch), m_t(ctx.scratch.template acquire<T>()) {}
+    /// A slot chosen for about min_numel elements (scratch_pool::acquire(min_numel)).
+    scratch_lease(context<B>& ctx, index_t min_numel)
+        : m_pool(ctx.scratch), m_t(ctx.scratch.template acquire<T>(min_numel)) {}
     ~scratch_lease() { m_pool.release(m_t); }
     scratch_lease(const scratch_lease&) = delete;
     scratch_lease& operator=(const scratch_lease&) = delete;

@@ -27,6 +27,9 @@ struct conv2d {
         init::scheme init = init::scheme::pytorch_default;
         /// Upper bound on the column buffer (bytes); larger bands give larger GEMMs.
         std::size_t workspace_bytes = ops::default_conv_workspace_bytes;
+        /// Borrow the column buffer from the context (one buffer shared by all such layers)
+        /// instead of keeping one per layer: 8 MB per 3x3 layer on 2 threads.
+        bool shared_workspace = false;
     };
 
     /// Throws naming `where` unless the configuration is usable.
@@ -49,7 +52,13 @@ struct conv2d {
                                   cfg.out_channels, cfg.bias, fan_in, fan_out, cfg.init, init);
         }
 
-        const tensor<T, B>& forward(context<B>&, const tensor<T, B>& x) {
+        const tensor<T, B>& forward(context<B>& ctx, const tensor<T, B>& x) {
+            forward_into(ctx, x, m_y);
+            return m_y;
+        }
+        /// The output into y (see nn::ForwardsInto): backward never reads it, so a fused unit can
+        /// keep it in a buffer of its own, or drop it and recompute it.
+        void forward_into(context<B>& ctx, const tensor<T, B>& x, tensor<T, B>& y) {
             constexpr const char* where = "tessel::nn::conv2d::forward";
             expects(x.rank() == 4, where, "expects an NCHW tensor, got shape ", x.shape().str());
             expects(x.numel() > 0, where, "empty input of shape ", x.shape().str());
@@ -59,21 +68,29 @@ struct conv2d {
                                  .stride = m_cfg.stride, .padding = m_cfg.padding, .dilation = m_cfg.dilation};
             g.finish(where);
             if (!(x.shape() == m_in_shape)) {
-                m_engine.configure(g, m_cfg.out_channels, m_cfg.workspace_bytes);
+                m_engine.configure(g, m_cfg.out_channels, m_cfg.workspace_bytes, m_cfg.shared_workspace);
                 m_in_shape = x.shape();
             }
+            lend_workspace(ctx);
             const index_t N = x.dim(0), P = g.out_height * g.out_width;
-            m_y.resize(shape{N, m_cfg.out_channels, g.out_height, g.out_width});
+            y.resize(shape{N, m_cfg.out_channels, g.out_height, g.out_width});
             if (m_cfg.bias)
                 parallel_for(B{}, N * m_cfg.out_channels,
-                             detail::broadcast_bias_fn<T>{m_b.data(), m_y.data(), m_cfg.out_channels, P});
+                             detail::broadcast_bias_fn<T>{m_b.data(), y.data(), m_cfg.out_channels, P});
             const index_t in_img = x.numel() / N, out_img = m_cfg.out_channels * P;
             for (index_t n = 0; n < N; ++n)
-                m_engine.forward(m_w.data(), x.data() + n * in_img, m_y.data() + n * out_img,
+                m_engine.forward(m_w.data(), x.data() + n * in_img, y.data() + n * out_img,
                                  m_cfg.bias ? T(1) : T(0));
             m_x = &x;
-            m_y_shape = m_y.shape();
-            return m_y;
+            m_y_shape = y.shape();
+        }
+        /// Points backward at x instead of the tensor given to the last forward: for a caller
+        /// that dropped the input after forward and has recomputed it (same shape and values)
+        /// in another buffer.
+        void rebind_input(const tensor<T, B>& x) {
+            expects(m_x != nullptr && x.shape() == m_in_shape, "tessel::nn::conv2d::rebind_input",
+                    "needs a forward first and an input of the forward's shape, got ", x.shape().str());
+            m_x = &x;
         }
 
         const tensor<T, B>& backward(context<B>& ctx, const tensor<T, B>& dy) {
@@ -82,20 +99,17 @@ struct conv2d {
         }
         /// Backward reads the saved input and the weights, never the output.
         static constexpr bool overwritable_output = true;
-        void backward_into(context<B>&, const tensor<T, B>& dy, tensor<T, B>& dx) {
-            constexpr const char* where = "tessel::nn::conv2d::backward";
-            expects(m_x != nullptr, where, "backward called before forward");
-            expects(dy.shape() == m_y_shape, where, "output gradient of shape ", dy.shape().str(),
-                    " does not match the forward output ", m_y_shape.str());
-            const index_t N = dy.dim(0), P = dy.dim(2) * dy.dim(3);
-            const index_t in_img = m_x->numel() / N, out_img = m_cfg.out_channels * P;
-            if (m_cfg.bias)
-                parallel_for(B{}, m_cfg.out_channels,
-                             detail::channel_sum_fn<T>{dy.data(), m_db.data(), N, m_cfg.out_channels, P});
-            if (m_input_grad) dx.resize(m_x->shape());
-            for (index_t n = 0; n < N; ++n)
-                m_engine.backward(m_w.data(), m_x->data() + n * in_img, dy.data() + n * out_img, m_dw.data(),
-                                  n == 0 ? T(0) : T(1), m_input_grad ? dx.data() + n * in_img : nullptr);
+        void backward_into(context<B>& ctx, const tensor<T, B>& dy, tensor<T, B>& dx) {
+            lend_workspace(ctx);
+            backward_impl(dy, dx, false);
+        }
+        /// dx += the input gradient (dx must have the input's shape): branches that share an input
+        /// sum their gradients without a temporary. Parameter gradients are overwritten as usual.
+        void backward_add_into(context<B>& ctx, const tensor<T, B>& dy, tensor<T, B>& dx) {
+            expects(m_x != nullptr && (!m_input_grad || dx.shape() == m_x->shape()), "tessel::nn::conv2d::backward_add_into",
+                    "dx must have the input's shape, got ", dx.shape().str());
+            lend_workspace(ctx);
+            backward_impl(dy, dx, true);
         }
 
         parameter_list<T, B> parameters() {
@@ -105,6 +119,7 @@ struct conv2d {
         }
         /// With false, backward skips dx (returns an unspecified tensor): for a network's first layer.
         void set_input_grad_needed(bool needed) noexcept { m_input_grad = needed; }
+        [[nodiscard]] bool input_grad_needed() const noexcept { return m_input_grad; }
 
         [[nodiscard]] const config& cfg() const noexcept { return m_cfg; }
         tensor<T, B>& weight() noexcept { return m_w; }
@@ -113,6 +128,25 @@ struct conv2d {
         [[nodiscard]] index_t band_rows() const noexcept { return m_engine.band_rows(); }
 
     private:
+        void lend_workspace(context<B>& ctx) {
+            if (m_cfg.shared_workspace) m_engine.use_workspace(ctx.scratch.template workspace<T>(m_engine.workspace_numel()));
+        }
+        void backward_impl(const tensor<T, B>& dy, tensor<T, B>& dx, bool accumulate) {
+            constexpr const char* where = "tessel::nn::conv2d::backward";
+            expects(m_x != nullptr, where, "backward called before forward");
+            expects(dy.shape() == m_y_shape, where, "output gradient of shape ", dy.shape().str(),
+                    " does not match the forward output ", m_y_shape.str());
+            const index_t N = dy.dim(0), P = dy.dim(2) * dy.dim(3);
+            const index_t in_img = m_x->numel() / N, out_img = m_cfg.out_channels * P;
+            if (m_cfg.bias)
+                parallel_for(B{}, m_cfg.out_channels,
+                             detail::channel_sum_fn<T>{dy.data(), m_db.data(), N, m_cfg.out_channels, P});
+            if (m_input_grad && !accumulate) dx.resize(m_x->shape());
+            for (index_t n = 0; n < N; ++n)
+                m_engine.backward(m_w.data(), m_x->data() + n * in_img, dy.data() + n * out_img, m_dw.data(),
+                                  n == 0 ? T(0) : T(1), m_input_grad ? dx.data() + n * in_img : nullptr, accumulate);
+        }
+
         config m_cfg;
         tensor<T, B> m_w, m_dw, m_b, m_db, m_y, m_dx;
         ops::conv2d_engine<B, T> m_engine;
@@ -125,5 +159,6 @@ struct conv2d {
 static_assert(LayerSpec<conv2d>);
 static_assert(Layer<conv2d::bind<cpu_serial>, cpu_serial>);
 static_assert(SkipsInputGrad<conv2d::bind<cpu_serial>>);
+static_assert(ForwardsInto<conv2d::bind<cpu_serial>, cpu_serial>);
 
 }  // namespace tessel::nn

@@ -60,12 +60,14 @@ struct max_pool_backward_fn {
     const std::uint8_t* arg;
     T* dx;
     index_t H, W, OH, OW, k, s, p;
+    bool accumulate;  ///< dx += instead of dx = (pool_projection sums it onto other branches)
     TESSEL_HD void operator()(index_t r) const {
         const index_t plane = r / H, ih = r % H;
         const T* g = dy + plane * OH * OW;
         const std::uint8_t* a = arg + plane * OH * OW;
         T* out = dx + r * W;
-        for (index_t iw = 0; iw < W; ++iw) out[iw] = T(0);
+        if (!accumulate)
+            for (index_t iw = 0; iw < W; ++iw) out[iw] = T(0);
         for (index_t kh = 0; kh < k; ++kh) {
             const index_t th = ih + p - kh;
             if (th < 0 || th % s != 0 || th / s >= OH) continue;
@@ -109,7 +111,12 @@ struct max_pool2d {
                     "padding must be in [0, kernel / 2], got ", cfg.padding, " for kernel ", cfg.kernel);
         }
 
-        const tensor<T, B>& forward(context<B>&, const tensor<T, B>& x) {
+        const tensor<T, B>& forward(context<B>& ctx, const tensor<T, B>& x) {
+            forward_into(ctx, x, m_y);
+            return m_y;
+        }
+        /// The output into y (see nn::ForwardsInto); backward reads only the window arg-max.
+        void forward_into(context<B>&, const tensor<T, B>& x, tensor<T, B>& y) {
             constexpr const char* where = "tessel::nn::max_pool2d::forward";
             expects(x.rank() == 4, where, "expects an NCHW tensor, got shape ", x.shape().str());
             expects(x.numel() > 0, where, "empty input of shape ", x.shape().str());
@@ -117,12 +124,11 @@ struct max_pool2d {
             expects(H + 2 * p >= k && W + 2 * p >= k, where, "input ", x.shape().str(), " with padding ", p,
                     " is smaller than the kernel ", k);
             const index_t OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
-            m_y.resize(shape{x.dim(0), x.dim(1), OH, OW});
-            m_arg.resize(m_y.shape());
+            y.resize(shape{x.dim(0), x.dim(1), OH, OW});
+            m_arg.resize(y.shape());
             parallel_for(B{}, x.dim(0) * x.dim(1) * OH,
-                         detail::max_pool_forward_fn<T>{x.data(), m_y.data(), m_arg.data(), H, W, OH, OW, k, s, p});
+                         detail::max_pool_forward_fn<T>{x.data(), y.data(), m_arg.data(), H, W, OH, OW, k, s, p});
             m_in_shape = x.shape();
-            return m_y;
         }
 
         const tensor<T, B>& backward(context<B>& ctx, const tensor<T, B>& dy) {
@@ -139,7 +145,7 @@ struct max_pool2d {
             parallel_for(B{}, m_in_shape[0] * m_in_shape[1] * m_in_shape[2],
                          detail::max_pool_backward_fn<T>{dy.data(), m_arg.data(), dx.data(), m_in_shape[2],
                                                          m_in_shape[3], dy.dim(2), dy.dim(3), m_cfg.kernel,
-                                                         m_cfg.stride, m_cfg.padding});
+                                                         m_cfg.stride, m_cfg.padding, false});
         }
         parameter_list<T, B> parameters() { return {}; }
 

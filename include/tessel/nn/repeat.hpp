@@ -21,6 +21,8 @@ struct repeat {
 
     template <Backend B, class T = float>
     class bind {
+        static constexpr bool releases = ReleasesOutput<typename Block::template bind<B, T>, B, T>;
+
     public:
         bind(const config& cfg, rng& init) {
             expects(cfg.count >= 0, "tessel::nn::repeat", "count must be >= 0, got ", cfg.count);
@@ -29,8 +31,24 @@ struct repeat {
         }
         const tensor<T, B>& forward(context<B>& ctx, const tensor<T, B>& x) {
             const tensor<T, B>* cur = &x;
-            for (auto& b : m_blocks) cur = &b.forward(ctx, *cur);
+            for (std::size_t i = 0; i < m_blocks.size(); ++i) {
+                const tensor<T, B>* y = &m_blocks[i].forward(ctx, *cur);
+                if constexpr (releases)
+                    if (i > 0 && y != cur) m_blocks[i - 1].release_output(ctx);  // as sequential does
+                cur = y;
+            }
             return *cur;
+        }
+        /// The last block's output (see nn::ReleasesOutput), when the blocks can recompute theirs.
+        void release_output(context<B>& ctx)
+            requires releases
+        {
+            if (!m_blocks.empty()) m_blocks.back().release_output(ctx);
+        }
+        void restore_output(context<B>& ctx)
+            requires releases
+        {
+            if (!m_blocks.empty()) m_blocks.back().restore_output(ctx);
         }
         const tensor<T, B>& backward(context<B>& ctx, const tensor<T, B>& dy) {
             if (m_blocks.empty()) return dy;
@@ -40,7 +58,13 @@ struct repeat {
         /// Input gradient into dx; intermediate gradients are borrowed from ctx.scratch.
         void backward_into(context<B>& ctx, const tensor<T, B>& dy, tensor<T, B>& dx) {
             detail::chain_backward<T, B> chain(ctx, dy, dx);
-            for (std::size_t i = m_blocks.size(); i-- > 0;) chain.step(m_blocks[i], static_cast<index_t>(i));
+            for (std::size_t i = m_blocks.size(); i-- > 0;) {
+                if constexpr (releases)
+                    if (i > 0) m_blocks[i - 1].restore_output(ctx);
+                chain.step(m_blocks[i], static_cast<index_t>(i));
+                if constexpr (releases)
+                    if (i > 0) m_blocks[i - 1].release_output(ctx);
+            }
             chain.finish(true);
         }
         parameter_list<T, B> parameters() {

@@ -8,7 +8,9 @@
 // messages stay small whatever the length). A sequential is itself a LayerSpec, so it nests.
 // Memory: intermediate input gradients come from the context's scratch pool (detail/chain.hpp),
 // and a layer with forward_inplace (ReLU) runs in place on the output of a layer whose backward
-// does not read its output (OverwritableOutput), so the pair holds one activation, not two.
+// does not read its output (OverwritableOutput), so the pair holds one activation, not two. A
+// layer that can recompute its output (ReleasesOutput) drops it between the next layer's forward
+// and that layer's backward.
 #pragma once
 #include <tuple>
 #include <utility>
@@ -40,6 +42,13 @@ struct sequential {
             forward_from<0>(ctx, x, &y);
         }
         const tensor<T, B>& backward(context<B>& ctx, const tensor<T, B>& dy) {
+            if (!m_input_grad) {
+                // Nobody reads the result (a network's first layer): the chain's even-numbered
+                // gradients go to a borrowed buffer, not to a member held for the whole run.
+                scratch_lease<T, B> out(ctx, dy.numel());
+                backward_into(ctx, dy, out.get());
+                return m_dx;
+            }
             backward_into(ctx, dy, m_dx);
             return m_dx;
         }
@@ -96,6 +105,10 @@ struct sequential {
                 y = &own;
             } else {
                 y = &std::get<I>(m_layers).forward(ctx, x);
+                // x is the previous layer's output; this layer has read it (and keeps what its
+                // backward needs), so a previous layer that can recompute it may drop it.
+                if constexpr (I > 0 && ReleasesOutput<prev_t, B, T>)
+                    if (y != &x) std::get<I - 1>(m_layers).release_output(ctx);
             }
             if constexpr (I + 1 < sizeof...(Specs))
                 return forward_from<I + 1>(ctx, *y, out);
@@ -104,7 +117,11 @@ struct sequential {
         }
         template <std::size_t I>
         void backward_from(detail::chain_backward<T, B>& chain) {
+            using prev_t = std::tuple_element_t<(I > 0 ? I - 1 : 0), layers_type>;
+            // Layer I reads its input (layer I - 1's output) only during its own backward.
+            if constexpr (I > 0 && ReleasesOutput<prev_t, B, T>) std::get<I - 1>(m_layers).restore_output(chain.ctx());
             chain.step(std::get<I>(m_layers), static_cast<index_t>(I));
+            if constexpr (I > 0 && ReleasesOutput<prev_t, B, T>) std::get<I - 1>(m_layers).release_output(chain.ctx());
             if constexpr (I > 0) backward_from<I - 1>(chain);
         }
 

@@ -43,7 +43,11 @@ public:
     /// A pointwise convolution has no column buffer; its GEMMs are cut into blocks of
     /// pointwise_block pixels, which cpu_omp hands out to its threads like bands (the blocking
     /// itself neither helps nor hurts the serial speed: docs/nn_conv.md).
-    void configure(const conv_geometry& g, index_t out_channels, std::size_t workspace_bytes) {
+    /// With external_workspace, the engine allocates no column buffer: the caller lends one of
+    /// workspace_numel() elements through use_workspace() before each call (layers that run one
+    /// after another can then share a single buffer, nn::context's workspace).
+    void configure(const conv_geometry& g, index_t out_channels, std::size_t workspace_bytes,
+                   bool external_workspace = false) {
         m_g = g;
         m_out_channels = out_channels;
         const index_t P = g.out_height * g.out_width;
@@ -59,7 +63,8 @@ public:
             m_slice = g.col_rows() * m_band * g.out_width;
         }
         m_threads = band_parallel && m_items > 1 ? std::max(1, num_threads(B{})) : 1;
-        m_col.resize(shape{m_threads * m_slice});
+        m_col.resize(shape{external_workspace ? 0 : m_threads * m_slice});
+        m_ext = nullptr;
         m_dw_part.resize(shape{m_threads > 1 ? m_threads * m_out_channels * g.col_rows() : 0});
     }
     [[nodiscard]] const conv_geometry& geometry() const noexcept { return m_g; }
@@ -67,6 +72,10 @@ public:
     [[nodiscard]] index_t band_rows() const noexcept { return m_band; }
     /// Work items per image: bands of rows, or pixel blocks of a pointwise convolution.
     [[nodiscard]] index_t bands() const noexcept { return m_items; }
+    /// Column-buffer elements the engine needs (all threads).
+    [[nodiscard]] index_t workspace_numel() const noexcept { return m_threads * m_slice; }
+    /// The column buffer for the next calls (external_workspace mode), >= workspace_numel().
+    void use_workspace(T* col) noexcept { m_ext = col; }
     [[nodiscard]] std::size_t workspace_bytes() const noexcept {
         return static_cast<std::size_t>(m_col.numel() + m_dw_part.numel()) * sizeof(T);
     }
@@ -78,22 +87,24 @@ public:
             const index_t nb = m_items;
 #  pragma omp parallel num_threads(m_threads)
             {
-                T* col = m_col.data() + omp_get_thread_num() * m_slice;
+                T* col = col_base() + omp_get_thread_num() * m_slice;
 #  pragma omp for schedule(dynamic, 1)
                 for (index_t b = 0; b < nb; ++b) item_forward(cpu_serial{}, w, x, y, beta, b, col);
             }
             return;
         }
 #endif
-        for (index_t b = 0; b < m_items; ++b) item_forward(B{}, w, x, y, beta, b, m_col.data());
+        for (index_t b = 0; b < m_items; ++b) item_forward(B{}, w, x, y, beta, b, col_base());
     }
 
-    /// dW = dy col(x)^T + beta_w dW and, if dx is not null, dx = col2im(W^T dy), for one image.
-    /// Both share one im2col per band.
-    void backward(const T* w, const T* x, const T* dy, T* dw, T beta_w, T* dx) {
+    /// dW = dy col(x)^T + beta_w dW and, if dx is not null, dx = col2im(W^T dy) (+ dx when
+    /// accumulate_dx: a block summing several branches' input gradients then needs no temporary),
+    /// for one image. Both share one im2col per band.
+    void backward(const T* w, const T* x, const T* dy, T* dw, T beta_w, T* dx, bool accumulate_dx = false) {
         const index_t K = m_g.col_rows();
         const bool pointwise = m_g.is_pointwise();
-        if (dx && !pointwise) fill(dx, m_g.channels * m_g.height * m_g.width);
+        if (dx && !pointwise && !accumulate_dx) fill(dx, m_g.channels * m_g.height * m_g.width);
+        const T beta_x = accumulate_dx ? T(1) : T(0);
 #if defined(_OPENMP)
         // Bands b and b + 2 write disjoint input rows when (rows + 1) * stride >= kernel extent, so
         // col2im can run on all even bands, then all odd bands, without two threads sharing a row.
@@ -106,7 +117,7 @@ public:
 #  pragma omp parallel num_threads(m_threads)
             {
                 const int t = omp_get_thread_num();
-                T* col = m_col.data() + t * m_slice;
+                T* col = col_base() + t * m_slice;
                 T* part = parts + t * CoK;
                 for (index_t i = 0; i < CoK; ++i) part[i] = T(0);
                 for (int phase = 0; phase < (phased ? 2 : 1); ++phase) {
@@ -114,7 +125,7 @@ public:
 #  pragma omp for schedule(dynamic, 1)
                     for (index_t i = 0; i < count; ++i) {
                         const index_t b = phased ? 2 * i + phase : i;
-                        item_backward(cpu_serial{}, w, x, dy, part, T(1), dx, b, col);
+                        item_backward(cpu_serial{}, w, x, dy, part, T(1), dx, beta_x, b, col);
                     }
                 }
             }
@@ -123,7 +134,7 @@ public:
         }
 #endif
         for (index_t b = 0; b < m_items; ++b) {
-            item_backward(B{}, w, x, dy, dw, beta_w, dx, b, m_col.data());
+            item_backward(B{}, w, x, dy, dw, beta_w, dx, beta_x, b, col_base());
             beta_w = T(1);
         }
     }
@@ -141,8 +152,8 @@ public:
         for (index_t oh = 0; oh < m_g.out_height; oh += m_band) {
             const index_t oh_end = std::min(oh + m_band, m_g.out_height), n = (oh_end - oh) * m_g.out_width;
             gemm(B{}, gemm_args<T>{.trans_a = op::trans, .m = K, .n = n, .k = m_out_channels, .a = w, .lda = K,
-                                   .b = dy + oh * m_g.out_width, .ldb = P, .beta = T(0), .c = m_col.data(), .ldc = n});
-            col2im(B{}, m_g, m_col.data(), oh, oh_end, dx);
+                                   .b = dy + oh * m_g.out_width, .ldb = P, .beta = T(0), .c = col_base(), .ldc = n});
+            col2im(B{}, m_g, col_base(), oh, oh_end, dx);
         }
     }
 
@@ -167,9 +178,11 @@ private:
         gemm(e, gemm_args<T>{.m = m_out_channels, .n = n, .k = K, .a = w, .lda = K, .b = col, .ldb = n, .beta = beta,
                              .c = y + oh * m_g.out_width, .ldc = P});
     }
-    /// Work item b of the backward pass: dw = dy_b col_b^T + beta_w dw; dx += col2im(W^T dy_b).
+    /// Work item b of the backward pass: dw = dy_b col_b^T + beta_w dw; dx += col2im(W^T dy_b)
+    /// (pointwise: dx = W^T dy_b + beta_x dx).
     template <class E>
-    void item_backward(E e, const T* w, const T* x, const T* dy, T* dw, T beta_w, T* dx, index_t b, T* col) const {
+    void item_backward(E e, const T* w, const T* x, const T* dy, T* dw, T beta_w, T* dx, T beta_x, index_t b,
+                       T* col) const {
         const index_t K = m_g.col_rows(), P = m_g.out_height * m_g.out_width;
         if (m_g.is_pointwise()) {
             const index_t p0 = b * pointwise_block, n = std::min(pointwise_block, P - p0);
@@ -177,7 +190,7 @@ private:
                                  .b = x + p0, .ldb = P, .beta = beta_w, .c = dw, .ldc = K});
             if (dx)
                 gemm(e, gemm_args<T>{.trans_a = op::trans, .m = K, .n = n, .k = m_out_channels, .a = w, .lda = K,
-                                     .b = dy + p0, .ldb = P, .beta = T(0), .c = dx + p0, .ldc = P});
+                                     .b = dy + p0, .ldb = P, .beta = beta_x, .c = dx + p0, .ldc = P});
             return;
         }
         const index_t oh = b * m_band, oh_end = std::min(oh + m_band, m_g.out_height), n = (oh_end - oh) * m_g.out_width;
@@ -219,7 +232,10 @@ private:
     index_t m_band = 1;
     index_t m_slice = 0;
     int m_threads = 1;
+    T* col_base() noexcept { return m_ext != nullptr ? m_ext : m_col.data(); }
+
     tensor<T, B> m_col, m_dw_part;
+    T* m_ext = nullptr;
 };
 
 }  // namespace tessel::ops

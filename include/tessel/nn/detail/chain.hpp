@@ -46,6 +46,7 @@ public:
             m_cur = &layer.backward(m_ctx, *m_cur);
         }
     }
+    context<B>& ctx() noexcept { return m_ctx; }
     /// Makes sure the result is in `out` (after step(first layer, 0)).
     void finish(bool produced) {
         if (produced && m_cur != m_out) copy_into(*m_cur, *m_out);
@@ -53,7 +54,8 @@ public:
 
 private:
     tensor<T, B>& scratch() {
-        if (!m_scratch) m_scratch = &m_ctx.scratch.template acquire<T>();
+        // Sized by the gradient in hand: neighbouring layers' gradients are of similar size.
+        if (!m_scratch) m_scratch = &m_ctx.scratch.template acquire<T>(m_cur->numel());
         return *m_scratch;
     }
     context<B>& m_ctx;
