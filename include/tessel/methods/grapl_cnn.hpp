@@ -214,9 +214,44 @@ inline void conv_backward_weight_block(const float* dout, const tile& to, const 
             }
     }
 }
+/// conv_backward_weight_block for rows of exactly one vector (stride 16, patches up to 16 px): the
+/// input vector of tap (dy, dx) at output row q is the one of tap (dy - 1, dx) at row q + 1, so a
+/// rolling window of 3 rows x 3 shifts needs 3 new loads per row instead of 9.
+template <int OB>
+inline void conv_backward_weight_block_v1(const float* dout, const tile& to, const float* in, const tile& ti,
+                                          index_t cin, index_t o0, float* acc) {
+    const index_t qv = to.body() / lanes;
+    for (index_t c = 0; c < cin; ++c) {
+        vfloat a[OB][9];
+        for (int j = 0; j < OB; ++j)
+            for (int t = 0; t < 9; ++t) a[j][t] = vfloat{};
+        const float* src = in + c * ti.plane + ti.lead;
+        vfloat w[3][3];  // w[dy][dx]: input row q + dy shifted by dx
+        for (int dy = 0; dy < 2; ++dy)
+            for (int dx = 0; dx < 3; ++dx) w[dy][dx] = load(src + dy * lanes + dx);
+        for (index_t q = 0; q < qv; ++q) {
+            for (int dx = 0; dx < 3; ++dx) w[2][dx] = load(src + (q + 2) * lanes + dx);
+            vfloat d[OB];
+            for (int j = 0; j < OB; ++j) d[j] = load(dout + (o0 + j) * to.plane + to.lead + q * lanes);
+            for (int t = 0; t < 9; ++t)
+                for (int j = 0; j < OB; ++j) a[j][t] += d[j] * w[t / 3][t % 3];
+            for (int dx = 0; dx < 3; ++dx) w[0][dx] = w[1][dx], w[1][dx] = w[2][dx];
+        }
+        for (int j = 0; j < OB; ++j)
+            for (int t = 0; t < 9; ++t) {
+                float* dst = acc + (((o0 + j) * cin + c) * 9 + t) * lanes;
+                store(dst, load(dst) + a[j][t]);
+            }
+    }
+}
 inline void conv_backward_weight(const float* dout, const tile& to, index_t cout, const float* in, const tile& ti,
                                  index_t cin, float* acc) {
     index_t o = 0;
+    if (ti.stride == lanes) {
+        for (; o + 2 <= cout; o += 2) conv_backward_weight_block_v1<2>(dout, to, in, ti, cin, o, acc);
+        for (; o < cout; ++o) conv_backward_weight_block_v1<1>(dout, to, in, ti, cin, o, acc);
+        return;
+    }
     // Two output channels at a time: 18 accumulators stay in registers; three (27) spill.
     for (; o + 2 <= cout; o += 2) conv_backward_weight_block<2>(dout, to, in, ti, cin, o, acc);
     for (; o < cout; ++o) conv_backward_weight_block<1>(dout, to, in, ti, cin, o, acc);
