@@ -22,6 +22,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include <Eigen/Core>
@@ -188,7 +189,10 @@ inline void conv_backward_data(const float* dout, const tile& to, index_t cout, 
 
 /// Weight gradient of a 3x3 valid conv into per-lane accumulators acc[o][c][tap][16]:
 /// += dout[o][q] in[c][q + tap offset] over the output rows; dout is zero at throw-away lanes.
-template <int OB>
+/// OneVectorRows (stride 16, patches up to 16 px): the input vector of tap (dy, dx) at output row q
+/// is the one of tap (dy - 1, dx) at row q + 1, so a rolling window of 3 rows x 3 shifts needs 3
+/// new loads per row instead of 9. Both forms add the same products in the same order.
+template <int OB, bool OneVectorRows>
 inline void conv_backward_weight_block(const float* dout, const tile& to, const float* in, const tile& ti, index_t cin,
                                        index_t o0, float* acc) {
     index_t off[9];
@@ -199,43 +203,24 @@ inline void conv_backward_weight_block(const float* dout, const tile& to, const 
         for (int j = 0; j < OB; ++j)
             for (int t = 0; t < 9; ++t) a[j][t] = vfloat{};
         const float* src = in + c * ti.plane + ti.lead;
+        vfloat w[3][3];  // OneVectorRows: w[dy][dx] = input row q + dy shifted by dx
+        if constexpr (OneVectorRows)
+            for (int dy = 0; dy < 2; ++dy)
+                for (int dx = 0; dx < 3; ++dx) w[dy][dx] = load(src + dy * lanes + dx);
         for (index_t q = 0; q < qv; ++q) {
             vfloat d[OB];
             for (int j = 0; j < OB; ++j) d[j] = load(dout + (o0 + j) * to.plane + to.lead + q * lanes);
-            for (int t = 0; t < 9; ++t) {
-                const vfloat x = load(src + q * lanes + off[t]);
-                for (int j = 0; j < OB; ++j) a[j][t] += d[j] * x;
+            if constexpr (OneVectorRows) {
+                for (int dx = 0; dx < 3; ++dx) w[2][dx] = load(src + (q + 2) * lanes + dx);
+                for (int t = 0; t < 9; ++t)
+                    for (int j = 0; j < OB; ++j) a[j][t] += d[j] * w[t / 3][t % 3];
+                for (int dx = 0; dx < 3; ++dx) w[0][dx] = w[1][dx], w[1][dx] = w[2][dx];
+            } else {
+                for (int t = 0; t < 9; ++t) {
+                    const vfloat x = load(src + q * lanes + off[t]);
+                    for (int j = 0; j < OB; ++j) a[j][t] += d[j] * x;
+                }
             }
-        }
-        for (int j = 0; j < OB; ++j)
-            for (int t = 0; t < 9; ++t) {
-                float* dst = acc + (((o0 + j) * cin + c) * 9 + t) * lanes;
-                store(dst, load(dst) + a[j][t]);
-            }
-    }
-}
-/// conv_backward_weight_block for rows of exactly one vector (stride 16, patches up to 16 px): the
-/// input vector of tap (dy, dx) at output row q is the one of tap (dy - 1, dx) at row q + 1, so a
-/// rolling window of 3 rows x 3 shifts needs 3 new loads per row instead of 9.
-template <int OB>
-inline void conv_backward_weight_block_v1(const float* dout, const tile& to, const float* in, const tile& ti,
-                                          index_t cin, index_t o0, float* acc) {
-    const index_t qv = to.body() / lanes;
-    for (index_t c = 0; c < cin; ++c) {
-        vfloat a[OB][9];
-        for (int j = 0; j < OB; ++j)
-            for (int t = 0; t < 9; ++t) a[j][t] = vfloat{};
-        const float* src = in + c * ti.plane + ti.lead;
-        vfloat w[3][3];  // w[dy][dx]: input row q + dy shifted by dx
-        for (int dy = 0; dy < 2; ++dy)
-            for (int dx = 0; dx < 3; ++dx) w[dy][dx] = load(src + dy * lanes + dx);
-        for (index_t q = 0; q < qv; ++q) {
-            for (int dx = 0; dx < 3; ++dx) w[2][dx] = load(src + (q + 2) * lanes + dx);
-            vfloat d[OB];
-            for (int j = 0; j < OB; ++j) d[j] = load(dout + (o0 + j) * to.plane + to.lead + q * lanes);
-            for (int t = 0; t < 9; ++t)
-                for (int j = 0; j < OB; ++j) a[j][t] += d[j] * w[t / 3][t % 3];
-            for (int dx = 0; dx < 3; ++dx) w[0][dx] = w[1][dx], w[1][dx] = w[2][dx];
         }
         for (int j = 0; j < OB; ++j)
             for (int t = 0; t < 9; ++t) {
@@ -246,15 +231,17 @@ inline void conv_backward_weight_block_v1(const float* dout, const tile& to, con
 }
 inline void conv_backward_weight(const float* dout, const tile& to, index_t cout, const float* in, const tile& ti,
                                  index_t cin, float* acc) {
-    index_t o = 0;
-    if (ti.stride == lanes) {
-        for (; o + 2 <= cout; o += 2) conv_backward_weight_block_v1<2>(dout, to, in, ti, cin, o, acc);
-        for (; o < cout; ++o) conv_backward_weight_block_v1<1>(dout, to, in, ti, cin, o, acc);
-        return;
-    }
     // Two output channels at a time: 18 accumulators stay in registers; three (27) spill.
-    for (; o + 2 <= cout; o += 2) conv_backward_weight_block<2>(dout, to, in, ti, cin, o, acc);
-    for (; o < cout; ++o) conv_backward_weight_block<1>(dout, to, in, ti, cin, o, acc);
+    auto run = [&](auto one_vector_rows) {
+        constexpr bool R = decltype(one_vector_rows)::value;
+        index_t o = 0;
+        for (; o + 2 <= cout; o += 2) conv_backward_weight_block<2, R>(dout, to, in, ti, cin, o, acc);
+        for (; o < cout; ++o) conv_backward_weight_block<1, R>(dout, to, in, ti, cin, o, acc);
+    };
+    if (ti.stride == lanes)
+        run(std::true_type{});
+    else
+        run(std::false_type{});
 }
 
 /// Per-channel sum and sum of squares of the valid values of a tile (in double).

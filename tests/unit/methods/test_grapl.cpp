@@ -51,6 +51,31 @@ TEST_CASE("grapl: separates the shapes of a noisy synthetic image") {
     CHECK(iou > 0.8);
 }
 
+#if TESSEL_HAS_OPENMP
+TEST_CASE("grapl: the same result on cpu_serial and on cpu_omp with 1 or 2 threads") {
+    // The patch network splits each step into jobs fixed by the batch size and reduces them in
+    // job order, so the thread count must not change a single bit of the output.
+    const auto scene = ts::testing::make_shapes(96, 80, 12, 9);
+    auto c = small_config();
+    c.grid = 12;
+    c.k0 = 5;
+    c.max_epochs = 8;
+    c.min_epochs = 4;
+    m::grapl<ts::cpu_serial> serial(c);
+    const auto ls = serial.run(scene.img, ts::seed{3});
+    const int before = omp_get_max_threads();
+    for (const int threads : {1, 2}) {
+        CAPTURE(threads);
+        omp_set_num_threads(threads);
+        m::grapl<ts::cpu_omp> omp(c);
+        const auto lo = omp.run(scene.img, ts::seed{3});
+        CHECK(lo.values() == ls.values());
+        CHECK(omp.dense_logits().to_vector() == serial.dense_logits().to_vector());
+    }
+    omp_set_num_threads(before);
+}
+#endif
+
 TEST_CASE("grapl: deterministic for a seed on cpu_serial; options run") {
     const auto scene = ts::testing::make_shapes(60, 48, 12, 4);
     auto c = small_config();
