@@ -30,7 +30,6 @@
 #include "tessel/core/random.hpp"
 #include "tessel/core/tensor.hpp"
 #include "tessel/nn/context.hpp"
-#include "tessel/optim/adam.hpp"
 
 namespace tessel::methods {
 
@@ -515,7 +514,6 @@ private:
     // saves a third backward pass over the batch. Per job: partial sums in double and per-lane
     // weight-gradient accumulators, plus scratch for x_hat1, a1, da1, dz1 and dy2 (with lead rows
     // for the transposed conv).
-    enum : index_t { offset_sum1 = 0 };
     index_t offset_sum_dz1 = 0, offset_sum_dzx1 = 0, offset_sum_dz2 = 0, offset_sum_dzx2 = 0, offset_sum_xhat1 = 0,
             offset_db2 = 0, partials_per_job = 0;
 
@@ -778,14 +776,6 @@ private:
     void reduce_weight_gradients(const std::vector<float>& dlogits, const std::vector<float>& coef1,
                                  const std::vector<float>& mg1, const std::vector<float>& mgx1) {
         const index_t F = m_cfg.filters, Bt = m_cfg.bottleneck, K = m_cfg.classes, N = m_n, hk = m_cfg.patch - 4;
-        auto lanes_of = [&](index_t offset, index_t i) {
-            double s = 0;
-            for (index_t j = 0; j < m_jobs; ++j) {
-                const float* a = m_lane_acc.data() + j * m_lane_per_job + offset + i * L;
-                for (index_t l = 0; l < L; ++l) s += a[l];
-            }
-            return static_cast<float>(s);
-        };
         auto lanes_double = [&](index_t offset, index_t i) {
             double s = 0;
             for (index_t j = 0; j < m_jobs; ++j) {
@@ -801,7 +791,7 @@ private:
                                  mgx1[ou] * lanes_double(m_lane_xh1, o * 27 + t);
                 m_dw1.data()[o * 27 + t] = static_cast<float>(coef1[ou] * v);
             }
-        for (index_t i = 0; i < Bt * F * 9; ++i) m_dw2.data()[i] = lanes_of(m_lane_w2, i);
+        for (index_t i = 0; i < Bt * F * 9; ++i) m_dw2.data()[i] = static_cast<float>(lanes_double(m_lane_w2, i));
         for (index_t k = 0; k < K; ++k)
             for (index_t c = 0; c < Bt; ++c)
                 for (index_t y = 0; y < hk; ++y)
