@@ -65,7 +65,8 @@ public:
         m_threads = band_parallel && m_items > 1 ? std::max(1, num_threads(B{})) : 1;
         m_col.resize(shape{external_workspace ? 0 : m_threads * m_slice});
         m_ext = nullptr;
-        m_dw_part.resize(shape{m_threads > 1 ? m_threads * m_out_channels * g.col_rows() : 0});
+        m_groups = m_threads > 1 ? std::min<index_t>(m_items, max_band_groups) : 1;
+        m_dw_part.resize(shape{m_threads > 1 ? m_groups * m_out_channels * g.col_rows() : 0});
     }
     [[nodiscard]] const conv_geometry& geometry() const noexcept { return m_g; }
     /// Output rows per band (the whole image for a pointwise convolution).
@@ -112,24 +113,28 @@ public:
         const index_t span = m_g.dilation * (m_g.kernel - 1) + 1;
         const bool phased = dx && !pointwise;
         if (band_parallel && m_threads > 1 && (!phased || (m_band + 1) * m_g.stride >= span)) {
-            const index_t nb = m_items, CoK = m_out_channels * K;
+            // The bands are cut into m_groups groups fixed by the geometry, each summing its
+            // bands' weight gradients in band order into its own partial; groups go to threads
+            // dynamically (a shared core then costs less) and the partials are added in group
+            // order, so dW depends neither on the thread count (above 1) nor on which thread
+            // ran which band.
+            const index_t nb = m_items, CoK = m_out_channels * K, G = m_groups;
             T* parts = m_dw_part.data();
+            fill(parts, G * CoK);
 #  pragma omp parallel num_threads(m_threads)
             {
-                const int t = omp_get_thread_num();
-                T* col = col_base() + t * m_slice;
-                T* part = parts + t * CoK;
-                for (index_t i = 0; i < CoK; ++i) part[i] = T(0);
+                T* col = col_base() + omp_get_thread_num() * m_slice;
                 for (int phase = 0; phase < (phased ? 2 : 1); ++phase) {
                     const index_t count = phased ? (nb - phase + 1) / 2 : nb;
 #  pragma omp for schedule(dynamic, 1)
-                    for (index_t i = 0; i < count; ++i) {
-                        const index_t b = phased ? 2 * i + phase : i;
-                        item_backward(cpu_serial{}, w, x, dy, part, T(1), dx, beta_x, b, col);
-                    }
+                    for (index_t grp = 0; grp < G; ++grp)
+                        for (index_t i = grp * count / G; i < (grp + 1) * count / G; ++i) {
+                            const index_t b = phased ? 2 * i + phase : i;
+                            item_backward(cpu_serial{}, w, x, dy, parts + grp * CoK, T(1), dx, beta_x, b, col);
+                        }
                 }
             }
-            parallel_for(B{}, CoK, sum_parts_fn{parts, dw, CoK, m_threads, beta_w});
+            parallel_for(B{}, CoK, sum_parts_fn{parts, dw, CoK, G, beta_w});
             return;
         }
 #endif
@@ -210,15 +215,15 @@ private:
         T* p;
         TESSEL_HD void operator()(index_t i) const { p[i] = T(0); }
     };
-    struct sum_parts_fn {  // dw = beta dw + sum over threads of their partial dW
+    struct sum_parts_fn {  // dw = beta dw + sum over band groups of their partial dW, in group order
         const T* parts;
         T* dw;
         index_t size;
-        int threads;
+        index_t groups;
         T beta;
         TESSEL_HD void operator()(index_t i) const {
             T s = beta == T(0) ? T(0) : beta * dw[i];
-            for (int t = 0; t < threads; ++t) s += parts[t * size + i];
+            for (index_t g = 0; g < groups; ++g) s += parts[g * size + i];
             dw[i] = s;
         }
     };
@@ -235,6 +240,9 @@ private:
     T* col_base() noexcept { return m_ext != nullptr ? m_ext : m_col.data(); }
 
     tensor<T, B> m_col, m_dw_part;
+    index_t m_groups = 1;  // band groups of the parallel weight gradient
+    /// At most this many partial weight gradients (memory: groups x Co x K).
+    static constexpr index_t max_band_groups = 16;
     T* m_ext = nullptr;
 };
 

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "conv_reference.hpp"
 #include "support/backend_test.hpp"
@@ -329,3 +330,32 @@ TEST_CASE("conv2d: pointwise convolution in pixel blocks, cpu_omp equals cpu_ser
     INFO(r.report);
     CHECK(r.passed);
 }
+
+#if TESSEL_HAS_OPENMP
+TEST_CASE("conv2d: cpu_omp gradients are bit-identical for 2, 3 and 4 threads") {
+    // The band-parallel backward hands bands to whichever thread is free. Weight-gradient
+    // partials are kept per fixed group of bands and added in group order, so neither the
+    // thread count nor the schedule may change a bit (per-thread partials would).
+    const ts::nn::conv2d::config cfg{.in_channels = 5, .out_channels = 6, .kernel = 3, .padding = 1,
+                                     .workspace_bytes = 2 * 45 * 33 * 8};  // two output rows per band: 20 bands
+    const auto x = conv_ref::random_tensor(ts::shape{1, 5, 40, 33}, 21).to<ts::cpu_omp>();
+    const int before = omp_get_max_threads();
+    std::vector<std::vector<double>> dw, dx;
+    for (const int threads : {2, 3, 4, 2}) {
+        omp_set_num_threads(threads);
+        ts::rng init(5);
+        ts::nn::conv2d::bind<ts::cpu_omp, double> conv(cfg, init);
+        ts::nn::context<ts::cpu_omp> ctx;
+        const auto& y = conv.forward(ctx, x);
+        const auto dy = conv_ref::random_tensor(y.shape(), 22).to<ts::cpu_omp>();
+        dx.push_back(conv.backward(ctx, dy).to_vector());
+        dw.push_back(conv.parameters()[0].grad->to_vector());
+    }
+    omp_set_num_threads(before);
+    for (std::size_t i = 1; i < dw.size(); ++i) {
+        CAPTURE(i);
+        CHECK(dw[i] == dw[0]);
+        CHECK(dx[i] == dx[0]);
+    }
+}
+#endif
