@@ -12,10 +12,14 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -35,6 +39,40 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace {
+
+/// A number in [lo, hi] (lo excluded when lo_open). Unlike CLI::PositiveNumber and friends it
+/// rejects "nan" and "inf" (NaN passes every comparison, and the options use -1 for "not given",
+/// so a NaN would silently become the default) and names the range briefly.
+CLI::Validator real_in(double lo, double hi, bool lo_open, const std::string& what) {
+    return CLI::Validator(
+        [=](std::string& s) -> std::string {
+            char* end = nullptr;
+            const double v = std::strtod(s.c_str(), &end);
+            if (s.empty() || end != s.c_str() + s.size()) return "'" + s + "' is not a number";
+            if (!std::isfinite(v)) return "'" + s + "' is not a finite number";
+            if (v < lo || v > hi || (lo_open && v == lo)) return s + " is out of range: must be " + what;
+            return {};
+        },
+        "FLOAT " + what);
+}
+/// An integer in [lo, hi].
+CLI::Validator integer_in(long long lo, long long hi) {
+    const std::string what = hi == std::numeric_limits<long long>::max() ? ">= " + std::to_string(lo)
+                                                                          : "in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+    return CLI::Validator(
+        [=](std::string& s) -> std::string {
+            char* end = nullptr;
+            errno = 0;
+            const long long v = std::strtoll(s.c_str(), &end, 10);
+            if (s.empty() || end != s.c_str() + s.size()) return "'" + s + "' is not an integer";
+            if (errno == ERANGE || v < lo || v > hi) return s + " is out of range: must be " + what;
+            return {};
+        },
+        "INT " + what);
+}
+const CLI::Validator positive_real = real_in(0, std::numeric_limits<double>::max(), true, "> 0");
+const CLI::Validator non_negative_real = real_in(0, std::numeric_limits<double>::max(), false, ">= 0");
+const CLI::Validator non_negative_integer = integer_in(0, std::numeric_limits<long long>::max());
 
 constexpr const char* program = "tessel-segment";
 
@@ -430,41 +468,41 @@ int main(int argc, char** argv) {
     app.add_option("--json", o.json_path, "Report: parameters, seed, segment counts, iterations, timings");
     app.add_flag("-f,--force", o.force, "Overwrite existing output files");
     app.add_flag("-q,--quiet", o.quiet, "No progress on stderr");
-    app.add_option("--threads", o.threads, "CPU threads for cpu_omp (default: OpenMP's)")->check(CLI::Range(1, 1024));
+    app.add_option("--threads", o.threads, "CPU threads for cpu_omp (default: OpenMP's)")->check(integer_in(1, 1024));
     app.add_option("--backend", o.backend, "Backend")->check(CLI::IsMember({"cpu_omp", "cpu_serial"}))->capture_default_str();
 
     auto* dfc = app.add_option_group("kim2020 / kanezaki2018 / azad2025",
                                      "Self-training options (defaults are each method's own; see docs/methods.md)");
     dfc->add_option("--max-iter", o.max_iter, "Maximum training iterations (kim2020, kanezaki2018: 1000; azad2025: 150)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(non_negative_integer);
     dfc->add_option("--min-labels", o.min_labels, "Stop once this many labels or fewer remain (default 3)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(non_negative_integer);
     dfc->add_option("--channels", o.channels, "Response channels q, an upper bound on the segment count (default 100)")
-        ->check(CLI::Range(2, 4096));
+        ->check(integer_in(2, 4096));
     dfc->add_option("--conv-blocks", o.conv_blocks, "Conv blocks M (kim2020, kanezaki2018; default 2) or Inception 3b "
                                                     "blocks (azad2025; default 2)")
-        ->check(CLI::Range(1, 64));
-    dfc->add_option("--lr", o.lr, "SGD learning rate (default 0.1)")->check(CLI::PositiveNumber);
-    dfc->add_option("--momentum", o.momentum, "SGD momentum (default 0.9)")->check(CLI::Range(0.0, 1.0));
+        ->check(integer_in(1, 64));
+    dfc->add_option("--lr", o.lr, "SGD learning rate (default 0.1)")->check(positive_real);
+    dfc->add_option("--momentum", o.momentum, "SGD momentum (default 0.9)")->check(real_in(0, 1, false, "in [0, 1]"));
     dfc->add_option("--continuity-weight", o.continuity, "Weight mu of the spatial continuity loss (kim2020: 1, "
                                                          "reference mode: 5; azad2025: 1; kanezaki2018: 0)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(non_negative_real);
     dfc->add_option("--similarity-weight", o.similarity, "Weight of the cross-entropy on pseudo-labels (default 1)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(non_negative_real);
     dfc->add_option("--scribble", o.scribble, "kim2020 scribble mode: 8-bit PNG of class ids, 255 = unlabelled")
         ->check(CLI::ExistingFile);
     dfc->add_option("--scribble-weight", o.scribble_weight, "Weight of the scribble cross-entropy (default 0.5)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(non_negative_real);
     dfc->add_flag("--label-from-last-iteration", o.last_iteration_labels,
                   "Output the last training labelling instead of a fresh forward pass");
     dfc->add_flag("--bgr-input", o.bgr_input, "kim2020: feed B,G,R as the authors' OpenCV reader does");
     dfc->add_option("--reference-dir", o.reference_dir, "kim2020 reference mode: train once on the images of this "
                                                         "folder, then apply the network to the inputs")
         ->check(CLI::ExistingDirectory);
-    dfc->add_option("--ref-size", o.ref_size, "Reference mode training size (default 224)")->check(CLI::Range(8, 4096));
+    dfc->add_option("--ref-size", o.ref_size, "Reference mode training size (default 224)")->check(integer_in(8, 4096));
     dfc->add_option("--ref-updates", o.ref_updates, "Reference mode updates per batch (default 1000)")
-        ->check(CLI::Range(1, 1000000));
-    dfc->add_option("--ref-batch", o.ref_batch, "Reference mode batch size (default 1)")->check(CLI::Range(1, 1024));
+        ->check(integer_in(1, 1000000));
+    dfc->add_option("--ref-batch", o.ref_batch, "Reference mode batch size (default 1)")->check(integer_in(1, 1024));
     dfc->add_flag("--eval-bn", o.eval_bn, "Reference mode: use running BN statistics on new images");
     dfc->add_flag("--stem-relu-before-bn", o.stem_relu_before_bn, "azad2025: the code's stem order (conv-ReLU-BN)");
     dfc->add_option("--init", o.init, "azad2025 weight initialisation (default xavier)")
@@ -472,11 +510,11 @@ int main(int argc, char** argv) {
     dfc->add_flag("--slic-on-bgr", o.slic_on_bgr, "kanezaki2018: SLIC on swapped channels, as the authors' code");
 
     auto* gr = app.add_option_group("grapl", "GraPL options (defaults: METHODS.md 5, docs/grapl.md)");
-    gr->add_option("--rounds", o.grapl_rounds, "Training rounds (default 4)")->check(CLI::Range(1, 1000));
-    gr->add_option("--k0", o.grapl_k0, "Initial segments K0 (default 14)")->check(CLI::Range(2, 100000));
-    gr->add_option("--grid", o.grapl_grid, "Patch grid d (default 32)")->check(CLI::Range(1, 4096));
-    gr->add_option("--lambda", o.grapl_lambda, "Potts weight (default 64)")->check(CLI::NonNegativeNumber);
-    gr->add_option("--mu", o.grapl_mu, "Continuity weight (default 3)")->check(CLI::NonNegativeNumber);
+    gr->add_option("--rounds", o.grapl_rounds, "Training rounds (default 4)")->check(integer_in(1, 1000));
+    gr->add_option("--k0", o.grapl_k0, "Initial segments K0 (default 14)")->check(integer_in(2, 100000));
+    gr->add_option("--grid", o.grapl_grid, "Patch grid d (default 32)")->check(integer_in(1, 4096));
+    gr->add_option("--lambda", o.grapl_lambda, "Potts weight (default 64)")->check(non_negative_real);
+    gr->add_option("--mu", o.grapl_mu, "Continuity weight (default 3)")->check(non_negative_real);
     gr->add_option("--solver", o.grapl_solver, "Graph-cut moves (default swap)")->check(CLI::IsMember({"swap", "expansion"}));
     gr->add_option("--initialiser", o.grapl_initialiser, "Initial labels (default slic)")
         ->check(CLI::IsMember({"slic", "random", "knn", "kmeans"}));
@@ -491,15 +529,15 @@ int main(int argc, char** argv) {
 
     auto* sp = app.add_option_group("slic / felzenszwalb / kanezaki2018 superpixels");
     sp->add_option("--n-segments", o.n_segments, "SLIC segments (slic: 100; kanezaki2018: 10000)")
-        ->check(CLI::Range(1, 100000000));
+        ->check(integer_in(1, 100000000));
     sp->add_option("--compactness", o.compactness, "SLIC compactness (slic: 10; kanezaki2018: 100)")
-        ->check(CLI::PositiveNumber);
+        ->check(positive_real);
     sp->add_option("--sigma", o.sigma, "Gaussian pre-smoothing sigma (slic: 0; felzenszwalb: 0.8)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(non_negative_real);
     sp->add_flag("--slic-zero", o.slic_zero, "SLIC-zero (adaptive compactness)");
-    sp->add_option("--scale", o.scale, "Felzenszwalb scale (default 1)")->check(CLI::PositiveNumber);
+    sp->add_option("--scale", o.scale, "Felzenszwalb scale (default 1)")->check(positive_real);
     sp->add_option("--min-size", o.min_size, "Felzenszwalb minimum segment size (default 20)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(non_negative_integer);
 
     try {
         app.parse(argc, argv);
