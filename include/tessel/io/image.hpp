@@ -7,7 +7,9 @@
 // Every failure (missing, unreadable, truncated or unsupported file, absurd size) throws
 // tessel::error naming the function and the path.
 #pragma once
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -43,7 +45,114 @@ inline void check_dims(int w, int h, const std::filesystem::path& path, std::str
     expects(static_cast<index_t>(w) * h <= max_image_pixels, where, "image '", path.string(), "' is too large (",
             w, "x", h, " pixels; the limit is ", max_image_pixels, ")");
 }
+
+/// The whole file as bytes (images are at most a few hundred MB; the checks below need the
+/// header and, for GIF and run-length TGA, the body).
+inline std::vector<unsigned char> read_bytes(const std::filesystem::path& path, std::string_view where) {
+    std::ifstream f(path, std::ios::binary | std::ios::ate);
+    expects(static_cast<bool>(f), where, "cannot open '", path.string(), "'");
+    const auto size = static_cast<std::uint64_t>(f.tellg());
+    expects(size <= 0x7FFFFFFFu, where, "'", path.string(), "' is ", size, " bytes; files over 2 GiB are not read");
+    std::vector<unsigned char> bytes(static_cast<std::size_t>(size));
+    f.seekg(0);
+    f.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size));
+    expects(static_cast<bool>(f), where, "cannot read '", path.string(), "'");
+    return bytes;
+}
+inline std::uint32_t le16(const unsigned char* p) { return p[0] | (p[1] << 8); }
+inline std::uint32_t le32(const unsigned char* p) {
+    return p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<std::uint32_t>(p[3]) << 24);
+}
+
+/// stb decodes a short BMP, TGA, PNM or GIF without complaint (the missing pixels are whatever
+/// the buffer held), and reads PSD, HDR and PIC the same way. PNG and JPEG report truncation
+/// themselves. So: the first four are checked against the size their headers imply, the last
+/// three are refused. Returns an empty string when the file is complete, else why not.
+inline std::string incomplete_reason(const std::vector<unsigned char>& b, int w, int h) {
+    const std::size_t n = b.size();
+    auto starts = [&](std::string_view magic) {
+        return n >= magic.size() && std::equal(magic.begin(), magic.end(), b.begin(),
+                                               [](char m, unsigned char c) { return static_cast<unsigned char>(m) == c; });
+    };
+    const auto W = static_cast<std::uint64_t>(w), H = static_cast<std::uint64_t>(h);
+    const auto truncated = [&](std::uint64_t need) {
+        return "truncated: " + std::to_string(n) + " bytes, the header implies at least " + std::to_string(need);
+    };
+    if (starts("\x89PNG") || starts("\xFF\xD8")) return {};
+    if (starts("8BPS") || starts("#?RADIANCE") || starts("#?RGBE") || starts("\x53\x80\xF6\x34"))
+        return "unsupported format (PSD, HDR and PIC are not read; use PNG, JPEG, BMP, TGA, PNM or GIF)";
+    if (starts("GIF8")) {
+        // The last byte of a complete GIF is the trailer 0x3B.
+        return b.back() == 0x3B ? std::string() : "truncated: the GIF trailer is missing";
+    }
+    if (starts("P5") || starts("P6")) {
+        // Header: magic, width, height, maxval separated by whitespace or comments, then one
+        // whitespace byte and the raster.
+        std::size_t i = 2;
+        std::uint64_t maxval = 0;
+        for (int field = 0; field < 3; ++field) {
+            for (;;) {
+                while (i < n && std::isspace(b[i])) ++i;
+                if (i < n && b[i] == '#') {
+                    while (i < n && b[i] != '\n' && b[i] != '\r') ++i;
+                    continue;
+                }
+                break;
+            }
+            std::uint64_t v = 0;
+            while (i < n && std::isdigit(b[i])) v = v * 10 + static_cast<std::uint64_t>(b[i++] - '0');
+            if (field == 2) maxval = v;
+        }
+        const std::uint64_t need = i + 1 + W * H * (b[1] == '6' ? 3 : 1) * (maxval > 255 ? 2 : 1);
+        return n >= need ? std::string() : truncated(need);
+    }
+    if (starts("BM")) {
+        if (n < 34) return truncated(34);
+        const std::uint32_t offset = le32(&b[10]), header = le32(&b[14]);
+        const std::uint32_t bpp = header == 12 ? le16(&b[24]) : le16(&b[28]);
+        const std::uint32_t compression = header == 12 ? 0 : le32(&b[30]);
+        if (compression != 0 && compression != 3) return {};  // RLE: stb refuses it itself
+        const std::uint64_t need = offset + (W * bpp + 31) / 32 * 4 * H;
+        return n >= need ? std::string() : truncated(need);
+    }
+    // What remains is TGA (stb's last guess).
+    if (n < 18) return truncated(18);
+    const std::uint32_t id_length = b[0], cmap_type = b[1], type = b[2], cmap_length = le16(&b[5]);
+    const std::uint32_t cmap_bits = b[7], pixel_bytes = (b[16] + 7u) / 8u;
+    std::uint64_t at = 18 + id_length + (cmap_type == 1 ? cmap_length * ((cmap_bits + 7) / 8) : 0);
+    if (type == 1 || type == 2 || type == 3) {
+        const std::uint64_t need = at + W * H * pixel_bytes;
+        return n >= need ? std::string() : truncated(need);
+    }
+    if (type == 9 || type == 10 || type == 11) {
+        // Run-length packets: a count byte, then one pixel (a run) or count pixels (raw).
+        for (std::uint64_t done = 0; done < W * H;) {
+            if (at >= n) return "truncated: the run-length data ends after " + std::to_string(done) + " of " +
+                                std::to_string(W * H) + " pixels";
+            const std::uint32_t head = b[at++], count = (head & 0x7Fu) + 1;
+            at += (head & 0x80u) ? pixel_bytes : std::uint64_t{count} * pixel_bytes;
+            done += count;
+        }
+        return at <= n ? std::string() : truncated(at);
+    }
+    return {};
+}
 }  // namespace detail
+
+/// Width, height and channel count of an image file, from its header only (nothing is decoded),
+/// with the same checks as read_image: a caller can refuse an image before paying for it.
+struct image_size {
+    index_t width = 0, height = 0, channels = 0;
+};
+inline image_size read_image_size(const std::filesystem::path& path) {
+    constexpr std::string_view where = "tessel::io::read_image_size";
+    detail::check_readable(path, where);
+    int w = 0, h = 0, c = 0;
+    expects(stbi_info(path.string().c_str(), &w, &h, &c) != 0, where, "cannot decode '", path.string(),
+            "': ", detail::stb_reason());
+    detail::check_dims(w, h, path, where);
+    return {w, h, c};
+}
 
 /// Reads an image file. channels = 0 keeps the file's channel count; 1, 3 or 4 converts.
 inline image<std::uint8_t> read_image(const std::filesystem::path& path, int channels = 3) {
@@ -54,7 +163,11 @@ inline image<std::uint8_t> read_image(const std::filesystem::path& path, int cha
     expects(stbi_info(path.string().c_str(), &w, &h, &c) != 0, where, "cannot decode '", path.string(),
             "': ", detail::stb_reason());
     detail::check_dims(w, h, path, where);
-    std::unique_ptr<stbi_uc, detail::stb_deleter> pixels(stbi_load(path.string().c_str(), &w, &h, &c, channels));
+    const std::vector<unsigned char> bytes = detail::read_bytes(path, where);
+    const std::string why = detail::incomplete_reason(bytes, w, h);
+    expects(why.empty(), where, "cannot decode '", path.string(), "': ", why);
+    std::unique_ptr<stbi_uc, detail::stb_deleter> pixels(
+        stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &c, channels));
     expects(pixels != nullptr, where, "cannot decode '", path.string(), "': ", detail::stb_reason());
     const int out_c = channels == 0 ? c : channels;
     image<std::uint8_t> img(w, h, out_c);
@@ -71,13 +184,17 @@ inline label_map read_label_png(const std::filesystem::path& path) {
     expects(stbi_info(p.c_str(), &w, &h, &c) != 0, where, "cannot decode '", p, "': ", detail::stb_reason());
     detail::check_dims(w, h, path, where);
     expects(c == 1, where, "'", p, "' has ", c, " channels; a label map must be single-channel");
+    const std::vector<unsigned char> bytes = detail::read_bytes(path, where);
+    const std::string why = detail::incomplete_reason(bytes, w, h);
+    expects(why.empty(), where, "cannot decode '", p, "': ", why);
+    const int len = static_cast<int>(bytes.size());
     std::vector<label_t> labels(static_cast<std::size_t>(w) * h);
-    if (stbi_is_16_bit(p.c_str())) {
-        std::unique_ptr<stbi_us, detail::stb_deleter> px(stbi_load_16(p.c_str(), &w, &h, &c, 1));
+    if (stbi_is_16_bit_from_memory(bytes.data(), len)) {
+        std::unique_ptr<stbi_us, detail::stb_deleter> px(stbi_load_16_from_memory(bytes.data(), len, &w, &h, &c, 1));
         expects(px != nullptr, where, "cannot decode '", p, "': ", detail::stb_reason());
         std::copy(px.get(), px.get() + labels.size(), labels.begin());
     } else {
-        std::unique_ptr<stbi_uc, detail::stb_deleter> px(stbi_load(p.c_str(), &w, &h, &c, 1));
+        std::unique_ptr<stbi_uc, detail::stb_deleter> px(stbi_load_from_memory(bytes.data(), len, &w, &h, &c, 1));
         expects(px != nullptr, where, "cannot decode '", p, "': ", detail::stb_reason());
         std::copy(px.get(), px.get() + labels.size(), labels.begin());
     }

@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "support/backend_test.hpp"
 #include "support/synthetic.hpp"
@@ -160,6 +162,48 @@ TEST_CASE("io: missing, empty, truncated and non-image files give errors naming 
     std::filesystem::resize_file(dir.path / "cut.png", size / 2);
     CHECK_THROWS_AS(ts::io::read_image(dir.path / "cut.png"), ts::error);
     check_msg([&] { ts::io::read_label_png(dir.path / "full.png"); }, "single-channel");
+}
+
+TEST_CASE("io: truncated BMP, TGA, PNM and GIF files are refused, complete ones read back exactly") {
+    // stb decodes these four formats from a short file without complaint; read_image checks the
+    // size their headers imply (and the GIF trailer).
+    temp_dir dir;
+    const auto scene = ts::testing::make_shapes(37, 23, 10, 5);
+    const auto& img = scene.img;
+    const auto p = [&](const char* name) { return (dir.path / name).string(); };
+    const int w = static_cast<int>(img.width()), h = static_cast<int>(img.height());
+    REQUIRE(stbi_write_bmp(p("a.bmp").c_str(), w, h, 3, img.data()) != 0);
+    stbi_write_tga_with_rle = 1;
+    REQUIRE(stbi_write_tga(p("rle.tga").c_str(), w, h, 3, img.data()) != 0);
+    stbi_write_tga_with_rle = 0;
+    REQUIRE(stbi_write_tga(p("raw.tga").c_str(), w, h, 3, img.data()) != 0);
+    {
+        std::ofstream f(p("a.ppm"), std::ios::binary);
+        f << "P6\n# a comment\n" << w << " " << h << "\n255\n";
+        f.write(reinterpret_cast<const char*>(img.data()), static_cast<std::streamsize>(img.values().size()));
+    }
+    for (const char* name : {"a.bmp", "rle.tga", "raw.tga", "a.ppm"}) {
+        CAPTURE(name);
+        CHECK(ts::io::read_image(p(name)).values() == img.values());
+        const std::string cut = p(name) + ".cut";
+        std::filesystem::copy_file(p(name), cut);
+        std::filesystem::resize_file(cut, std::filesystem::file_size(cut) - 7);
+        try {
+            (void)ts::io::read_image(cut);
+            FAIL("a truncated file was read");
+        } catch (const ts::error& e) {
+            CHECK(std::string(e.what()).find("truncated") != std::string::npos);
+        }
+    }
+    // A smallest GIF: 1x1, a two-colour palette, one pixel of colour 0 (orange), the trailer 0x3B.
+    const unsigned char gif[] = {'G', 'I', 'F', '8', '9', 'a', 1, 0, 1, 0, 0x80, 0, 0, 255, 128, 0, 255, 255, 255,
+                                 0x2C, 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 0x44, 1, 0, 0x3B};
+    std::ofstream(p("a.gif"), std::ios::binary).write(reinterpret_cast<const char*>(gif), sizeof gif);
+    std::ofstream(p("cut.gif"), std::ios::binary).write(reinterpret_cast<const char*>(gif), sizeof gif - 1);
+    CHECK(ts::io::read_image(p("a.gif")).values() == std::vector<std::uint8_t>{255, 128, 0});
+    CHECK_THROWS_WITH_AS((void)ts::io::read_image(p("cut.gif")), doctest::Contains("GIF trailer"), ts::error);
+    std::ofstream(p("a.psd"), std::ios::binary) << "8BPS" << std::string(40, '\0');
+    CHECK_THROWS_AS((void)ts::io::read_image(p("a.psd")), ts::error);
 }
 
 #include "tessel/io/overlay.hpp"
