@@ -385,6 +385,33 @@ private:
     std::string m_prefix;
 };
 
+/// Rough peak memory of one run, in bytes, from measurements at 481x321 (docs/methods.md,
+/// "Memory"): the DFC family keeps about 41 bytes per pixel and response channel, azad2025 about
+/// 6 KB per pixel, GraPL about 840 bytes per pixel of its square working image.
+double estimated_bytes(const options& o, ts::index_t width, ts::index_t height) {
+    const double px = static_cast<double>(width) * static_cast<double>(height);
+    const double q = o.channels > 0 ? static_cast<double>(o.channels) : 100.0;
+    if (o.method == "kim2020" || o.method == "kanezaki2018") return px * (250.0 + 41.0 * q);
+    if (o.method == "azad2025") return px * (4800.0 + 12.0 * q);
+    if (o.method == "grapl") {
+        const double grid = o.grapl_grid > 0 ? static_cast<double>(o.grapl_grid) : 32.0;
+        const double side = std::ceil(static_cast<double>(std::max(width, height)) / grid) * grid;
+        return side * side * 840.0 + px * 16.0;
+    }
+    return px * 150.0;  // slic, felzenszwalb
+}
+
+/// Refuses an image whose run would not fit in this machine's memory (it would otherwise be
+/// killed by the kernel part-way, with no message).
+void check_fits_in_memory(const options& o, const fs::path& file) {
+    const auto size = ts::io::read_image_size(file);
+    const double need = estimated_bytes(o, size.width, size.height);
+    const double have = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
+    ts::expects(have <= 0 || need <= have, program, "'", file.string(), "' (", size.width, "x", size.height,
+                ") needs about ", std::llround(need / 1e9), " GB for ", o.method, "; this machine has ",
+                std::llround(have / 1e9), " GB. Downscale the image first");
+}
+
 template <class B>
 int segment_all(const options& o) {
     bool any_folder = false;
@@ -420,6 +447,7 @@ int segment_all(const options& o) {
     const std::size_t n = demo ? 1 : files.size();
     for (std::size_t i = 0; i < n; ++i) {
         const std::string name = demo ? "built-in demo image" : files[i].string();
+        if (!demo) check_fits_in_memory(o, files[i]);
         const ts::image<std::uint8_t> img = demo ? demo_image() : ts::io::read_image(files[i]);
         printer.set_prefix("[" + std::to_string(i + 1) + "/" + std::to_string(n) + "] " + name + ":");
         result r = run.run(img, printer.callback());
@@ -550,7 +578,11 @@ int main(int argc, char** argv) {
         if (o.threads > 0) omp_set_num_threads(o.threads);
         return o.backend == "cpu_serial" ? segment_all<ts::cpu_serial>(o) : segment_all<ts::cpu_omp>(o);
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "%s: error: %s\n", program, e.what());
+        // The tool's own checks name it as their origin already; library errors name their function.
+        std::string_view what = e.what();
+        const std::string own = std::string(program) + ": ";
+        if (what.substr(0, own.size()) == own) what.remove_prefix(own.size());
+        std::fprintf(stderr, "%s: error: %.*s\n", program, static_cast<int>(what.size()), what.data());
         return 1;
     }
 }
