@@ -242,7 +242,7 @@ private:
     tensor<T, B> m_col, m_dw_part;
     index_t m_groups = 1;  // band groups of the parallel weight gradient
     /// At most this many partial weight gradients (memory: groups x Co x K).
-    static constexpr index_t max_band_groups = 16;
+    static constexpr index_t max_band_groups = 8;
     T* m_ext = nullptr;
 };
 
