@@ -78,7 +78,9 @@ public:
     [[nodiscard]] const tessel::shape& shape() const noexcept { return m_shape; }
     [[nodiscard]] int rank() const noexcept { return m_shape.rank; }
     [[nodiscard]] index_t dim(int axis) const noexcept { return m_shape[axis]; }
-    [[nodiscard]] index_t numel() const noexcept { return m_shape.numel(); }
+    /// Elements held: 0 for a default-constructed tensor (whose rank-0 shape alone would say 1,
+    /// and which owns no storage), 1 for a rank-0 scalar made from shape{}.
+    [[nodiscard]] index_t numel() const noexcept { return static_cast<index_t>(m_data.size()); }
     [[nodiscard]] bool empty() const noexcept { return numel() == 0; }
 
     [[nodiscard]] T* data() noexcept { return raw(m_data); }

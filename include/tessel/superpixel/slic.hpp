@@ -435,7 +435,7 @@ public:
             detail::upload(m_max_color, shape{K}, ones.data());
         }
         m_dist.resize(shape{H, W});
-        if (m_labels.numel() != HW) m_labels = tensor<label_t, B>(shape{H, W});
+        if (m_labels.shape() != shape{H, W}) m_labels = tensor<label_t, B>(shape{H, W});
 
         // 5: k-means rounds. The update after the last assignment would not change the labels.
         switch (C) {

@@ -28,6 +28,19 @@ TEST_CASE("shape: numel, equality, printing and invalid extents") {
     CHECK_THROWS_AS((ts::shape{1, 1, 1, 1, 1, 1, 1}), ts::error);
 }
 
+TEST_CASE("tensor: a default tensor is empty, a rank-0 one holds one element") {
+    const ts::tensor<float> none;
+    CHECK(none.numel() == 0);
+    CHECK(none.empty());
+    const ts::tensor<float> scalar(ts::shape{});
+    CHECK(scalar.numel() == 1);
+    CHECK_FALSE(scalar.empty());
+    ts::tensor<float> grown;
+    grown.resize(ts::shape{1});
+    CHECK(grown.numel() == 1);
+    CHECK(grown.data() != nullptr);
+}
+
 TEST_CASE("tensor: construction, element access, reshape errors name the shapes") {
     ts::tensor<float> t(ts::shape{2, 3}, {1, 2, 3, 4, 5, 6});
     CHECK(t(1, 2) == 6.0f);

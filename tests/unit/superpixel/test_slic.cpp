@@ -51,6 +51,22 @@ TEST_CASE("slic: every pixel its own seed still gives a valid map") {
     CHECK(l.count_labels() == 63);
 }
 
+TEST_CASE("slic: images of 1 to 3 pixels a side give a label per pixel on every backend") {
+    // A 1x1 image used to leave the label buffer unallocated (a default tensor claimed one
+    // element) and crash.
+    for (int w = 1; w <= 3; ++w)
+        for (int h = 1; h <= 3; ++h) {
+            CAPTURE(w);
+            CAPTURE(h);
+            const ts::image<std::uint8_t> img(w, h, 3, 90);
+            const auto serial = ts::slic{{}}(ts::cpu_serial{}, img);
+            const auto omp = ts::slic{{}}(ts::cpu_omp{}, img);
+            CHECK(serial.size() == w * h);
+            CHECK(serial.count_labels() >= 1);
+            CHECK(omp.values() == serial.values());
+        }
+}
+
 TEST_CASE("slic: invalid parameters and inputs throw tessel::error naming the value") {
     const auto img = ts::testing::gradient_scene(32, 24);
     auto throws_with = [&](const ts::slic::config& cfg, const char* text) {
