@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <limits>
 #include <map>
 
 #include "support/scoring.hpp"
@@ -134,4 +135,16 @@ TEST_CASE("DFC presets: bad input and settings give errors naming the problem") 
     cfg = {};
     cfg.train.lr = -1;
     CHECK_THROWS_AS(ts::methods::kim2020<ts::cpu_serial>(cfg).run(ts::testing::make_shapes(8, 8).img), ts::error);
+    cfg = {};
+    cfg.train.continuity_weight = std::numeric_limits<double>::quiet_NaN();
+    CHECK_THROWS_AS(ts::methods::kim2020<ts::cpu_serial>(cfg).run(ts::testing::make_shapes(8, 8).img), ts::error);
+    const ts::image<std::uint8_t> one_pixel(1, 1, 3, 100);
+    CHECK_THROWS_WITH_AS(method.run(one_pixel), doctest::Contains("needs at least 2"), ts::error);
+    CHECK_THROWS_WITH_AS(ts::methods::azad2025<ts::cpu_serial>().run(one_pixel), doctest::Contains("needs at least 2"),
+                         ts::error);
+    // The continuity loss compares neighbours along both axes (PyTorch would return NaN for an
+    // empty difference); 2x2 is the smallest image the default loss accepts.
+    CHECK_THROWS_WITH_AS(method.run(ts::image<std::uint8_t>(2, 1, 3, 100)), doctest::Contains("2 rows and 2 columns"),
+                         ts::error);
+    CHECK(method.run(ts::image<std::uint8_t>(2, 2, 3, 100), ts::seed{1}).size() == 4);
 }

@@ -248,6 +248,9 @@ struct self_train {
         void run(pipeline::state<B>& st) {
             constexpr auto where = "tessel::stages::self_train";
             expects(st.input_tensor.numel() > 0, where, "no input tensor in the pipeline state");
+            const index_t pixels = st.input_tensor.dim(0) * st.input_tensor.dim(2) * st.input_tensor.dim(3);
+            expects(pixels >= 2, where, "the image has ", pixels,
+                    " pixel; self-training needs at least 2 (batch norm takes its statistics over the pixels)");
             pipeline::stage_timer timer(st, "self_train");
             dfc_trainer<Net, B> trainer(m_cfg.net, st.gen, m_cfg.train);
             if (m_cfg.scribbles) trainer.set_scribbles(&*m_cfg.scribbles);
