@@ -139,33 +139,44 @@ inline std::string incomplete_reason(const std::vector<unsigned char>& b, int w,
 }
 }  // namespace detail
 
-/// Width, height and channel count of an image file, from its header only (nothing is decoded),
-/// with the same checks as read_image: a caller can refuse an image before paying for it.
+/// Width, height and channel count of an image file.
 struct image_size {
     index_t width = 0, height = 0, channels = 0;
 };
-inline image_size read_image_size(const std::filesystem::path& path) {
-    constexpr std::string_view where = "tessel::io::read_image_size";
-    detail::check_readable(path, where);
+
+namespace detail {
+/// The checks every reader starts with: the file exists, is not empty, has a header stb knows and
+/// a sane size.
+inline image_size read_header(const std::filesystem::path& path, std::string_view where) {
+    check_readable(path, where);
     int w = 0, h = 0, c = 0;
     expects(stbi_info(path.string().c_str(), &w, &h, &c) != 0, where, "cannot decode '", path.string(),
-            "': ", detail::stb_reason());
-    detail::check_dims(w, h, path, where);
+            "': ", stb_reason());
+    check_dims(w, h, path, where);
     return {w, h, c};
+}
+/// The whole file, refused when it is shorter than its header implies (incomplete_reason).
+inline std::vector<unsigned char> read_complete(const std::filesystem::path& path, const image_size& size,
+                                                std::string_view where) {
+    std::vector<unsigned char> bytes = read_bytes(path, where);
+    const std::string why = incomplete_reason(bytes, static_cast<int>(size.width), static_cast<int>(size.height));
+    expects(why.empty(), where, "cannot decode '", path.string(), "': ", why);
+    return bytes;
+}
+}  // namespace detail
+
+/// The size of an image file from its header only (nothing is decoded), with the same checks as
+/// read_image: a caller can refuse an image before paying for it.
+inline image_size read_image_size(const std::filesystem::path& path) {
+    return detail::read_header(path, "tessel::io::read_image_size");
 }
 
 /// Reads an image file. channels = 0 keeps the file's channel count; 1, 3 or 4 converts.
 inline image<std::uint8_t> read_image(const std::filesystem::path& path, int channels = 3) {
     constexpr std::string_view where = "tessel::io::read_image";
     expects(channels >= 0 && channels <= 4, where, "channels must be 0..4, got ", channels);
-    detail::check_readable(path, where);
+    const std::vector<unsigned char> bytes = detail::read_complete(path, detail::read_header(path, where), where);
     int w = 0, h = 0, c = 0;
-    expects(stbi_info(path.string().c_str(), &w, &h, &c) != 0, where, "cannot decode '", path.string(),
-            "': ", detail::stb_reason());
-    detail::check_dims(w, h, path, where);
-    const std::vector<unsigned char> bytes = detail::read_bytes(path, where);
-    const std::string why = detail::incomplete_reason(bytes, w, h);
-    expects(why.empty(), where, "cannot decode '", path.string(), "': ", why);
     std::unique_ptr<stbi_uc, detail::stb_deleter> pixels(
         stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &c, channels));
     expects(pixels != nullptr, where, "cannot decode '", path.string(), "': ", detail::stb_reason());
@@ -178,15 +189,11 @@ inline image<std::uint8_t> read_image(const std::filesystem::path& path, int cha
 /// Reads a single-channel 8- or 16-bit PNG of integer labels.
 inline label_map read_label_png(const std::filesystem::path& path) {
     constexpr std::string_view where = "tessel::io::read_label_png";
-    detail::check_readable(path, where);
     const std::string p = path.string();
-    int w = 0, h = 0, c = 0;
-    expects(stbi_info(p.c_str(), &w, &h, &c) != 0, where, "cannot decode '", p, "': ", detail::stb_reason());
-    detail::check_dims(w, h, path, where);
-    expects(c == 1, where, "'", p, "' has ", c, " channels; a label map must be single-channel");
-    const std::vector<unsigned char> bytes = detail::read_bytes(path, where);
-    const std::string why = detail::incomplete_reason(bytes, w, h);
-    expects(why.empty(), where, "cannot decode '", p, "': ", why);
+    const image_size size = detail::read_header(path, where);
+    expects(size.channels == 1, where, "'", p, "' has ", size.channels, " channels; a label map must be single-channel");
+    const std::vector<unsigned char> bytes = detail::read_complete(path, size, where);
+    int w = static_cast<int>(size.width), h = static_cast<int>(size.height), c = 1;
     const int len = static_cast<int>(bytes.size());
     std::vector<label_t> labels(static_cast<std::size_t>(w) * h);
     if (stbi_is_16_bit_from_memory(bytes.data(), len)) {
