@@ -51,7 +51,8 @@ int main(int argc, char** argv) {
 
         inception_kanezaki<ts::cpu_omp> method({.n_segments = 400, .compactness = 20.0f},
                                                {.net = net,
-                                                .train = {.max_iterations = 60, .min_labels = 3, .continuity_weight = 1.0}});
+                                                .train = {.max_iterations = 60, .min_labels = 3},
+                                                .loss = {.continuity_weight = 1.0}});
         const ts::label_map labels = method.run(img, ts::seed{7}, [](std::string_view stage, ts::index_t step,
                                                                      ts::index_t total, std::string_view msg) {
             std::fprintf(stderr, "\r%.*s %lld/%lld %.*s   ", static_cast<int>(stage.size()), stage.data(),

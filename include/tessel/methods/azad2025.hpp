@@ -37,6 +37,8 @@ struct azad2025_config {
     bool stem_relu_before_bn = false;   ///< the code's stem order instead of the paper's
     nn::init::scheme init = nn::init::scheme::xavier_uniform;
     stages::self_train_options train{.max_iterations = 150};
+    stages::dfc_loss::config loss{};   ///< Kim 2020's: CE + continuity mu = 1
+    optim::sgd::config optim = stages::self_train_optimiser_defaults<optim::sgd>();  ///< lr 0.1, momentum 0.9
 };
 
 template <class Stem>
@@ -86,7 +88,10 @@ private:
     template <class Stem>
     label_map run_with(const image<std::uint8_t>& img, seed s, pipeline::progress_fn progress) {
         using stage = stages::self_train<azad_network<Stem>>;
-        pipeline::pipeline<B, stage> p(typename stage::config{azad_network_config<Stem>(m_cfg), m_cfg.train, {}});
+        pipeline::pipeline<B, stage> p(typename stage::config{.net = azad_network_config<Stem>(m_cfg),
+                                                              .train = m_cfg.train,
+                                                              .loss = m_cfg.loss,
+                                                              .optim = m_cfg.optim});
         label_map out = p.run(img, s, std::move(progress));
         m_report = p.last_state().info;
         return out;
@@ -94,6 +99,33 @@ private:
 
     azad2025_config m_cfg;
     pipeline::report m_report;
+};
+
+/// Preset trait of Azad & Hamid 2025 (methods/preset.hpp).
+struct azad2025_preset {
+    static constexpr std::string_view name = "azad2025";
+    static constexpr std::string_view summary =
+        "Azad & Hamid 2025: Kim 2020's self-training with an Inception backbone";
+    using config = azad2025_config;
+    template <Backend B>
+    using method = azad2025<B>;
+    static constexpr choice<nn::init::scheme> inits[] = {{"xavier", nn::init::scheme::xavier_uniform},
+                                                         {"pytorch", nn::init::scheme::pytorch_default}};
+
+    template <class V>
+    static void visit_options(config& c, V& v) {
+        v(number_option<index_t>{"channels", c.channels, "Response channels q, an upper bound on the segment count", 2,
+                                 4096});
+        v(number_option<index_t>{"conv-blocks", c.inception_blocks, "Conv blocks M (azad2025: Inception 3b blocks)", 1,
+                                 64});
+        visit_dfc_training_options(c.train, c.loss, c.optim, v);
+        v(flag_option{"stem-relu-before-bn", c.stem_relu_before_bn, "The code's stem order (conv-ReLU-BN)"});
+        v(choice_option<nn::init::scheme>{"init", c.init, inits, "Weight initialisation"});
+    }
+    /// About 6 KB per pixel (docs/methods.md, "Memory").
+    static double estimated_bytes(const config& c, index_t w, index_t h) {
+        return static_cast<double>(w) * static_cast<double>(h) * (4800.0 + 12.0 * static_cast<double>(c.channels));
+    }
 };
 
 }  // namespace tessel::methods

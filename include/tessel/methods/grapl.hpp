@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,7 +21,10 @@
 #include <Eigen/Eigenvalues>
 
 #include "tessel/graph/grid_graph.hpp"
+#include "tessel/loss/cross_entropy.hpp"
+#include "tessel/loss/spatial_continuity.hpp"
 #include "tessel/methods/grapl_cnn.hpp"
+#include "tessel/methods/preset.hpp"
 #include "tessel/nn/activation.hpp"
 #include "tessel/nn/batch_norm.hpp"
 #include "tessel/nn/conv2d.hpp"
@@ -29,6 +33,7 @@
 #include "tessel/ops/argmax.hpp"
 #include "tessel/ops/resize.hpp"
 #include "tessel/optim/adam.hpp"
+#include "tessel/pipeline/pipeline.hpp"
 #include "tessel/pipeline/state.hpp"
 #include "tessel/pipeline/stages/patch_grid.hpp"
 #include "tessel/pipeline/stages/potts_refine.hpp"
@@ -89,8 +94,13 @@ struct grapl_config {
     index_t rounds = 4;          ///< training rounds ("iterations"; paper, code)
     index_t k0 = 14;             ///< initial segments K0 (paper, code)
     index_t grid = 32;           ///< patch grid d (paper, code)
-    index_t side = 0;            ///< square side S; 0: ceil(max(H, W) * training_scale / d) * d (code)
+    index_t side = 0;            ///< square side S; 0: ceil(max(H, W) * training_scale / d) * d (code), capped
     double training_scale = 1.0; ///< (code)
+    /// Cap on the automatic side (0: none). The work grows as S^4 (patches of S/d px under a head
+    /// conv of (S/d - 4)^2 taps, at S^2 positions), so an uncapped 4000 px image would train for
+    /// hours; the cap keeps BSDS500-sized inputs (S = 512) as the code has them (PROPOSAL). The
+    /// cap is rounded down to a multiple of d, and raised to 5 d when the grid needs it.
+    index_t max_side = 1024;
     double lambda = 64.0;        ///< Potts weight (paper, code)
     double mu = 3.0;             ///< continuity weight (paper, code)
     index_t filters = 32;        ///< (paper, code)
@@ -131,6 +141,16 @@ inline index_t grapl_round_steps(const grapl_config& c, index_t x) {
     return std::min(static_cast<index_t>(v), c.max_epochs);
 }
 
+/// The side S of the square working image for a W x H input (METHODS.md 5.2, with max_side).
+inline index_t grapl_side(const grapl_config& c, index_t width, index_t height) {
+    if (c.side > 0) return c.side;
+    const double longest = static_cast<double>(std::max(width, height)) * c.training_scale;
+    index_t S = static_cast<index_t>(std::ceil(longest / static_cast<double>(c.grid))) * c.grid;
+    // The cap never leaves patches below the network's 5 px minimum.
+    if (c.max_side > 0 && S > c.max_side) S = std::max(c.max_side / c.grid, index_t{5}) * c.grid;
+    return S;
+}
+
 /// Throws tessel::error naming the first invalid field.
 inline void validate(const grapl_config& c) {
     constexpr auto where = "tessel::methods::grapl";
@@ -142,6 +162,7 @@ inline void validate(const grapl_config& c) {
     expects(c.side == 0 || c.side / c.grid >= 5, where, "patches of ", c.side / c.grid, " px are too small (need >= 5)");
     expects(std::isfinite(c.training_scale) && c.training_scale > 0, where, "training_scale must be > 0, got ",
             c.training_scale);
+    expects(c.max_side >= 0, where, "max_side must be >= 0 (0: no cap), got ", c.max_side);
     expects(std::isfinite(c.lambda) && c.lambda >= 0, where, "lambda must be finite and >= 0, got ", c.lambda);
     expects(std::isfinite(c.mu) && c.mu >= 0, where, "mu must be finite and >= 0, got ", c.mu);
     expects(c.subset > 0 && c.subset <= 1, where, "subset must lie in (0, 1], got ", c.subset);
@@ -227,83 +248,55 @@ inline csr_graph<double> eq4_graph(const std::vector<double>& f, index_t dim, in
     const double mean = sum / cnt;
     double sigma = std::sqrt(std::max(0.0, sum2 / cnt - mean * mean));
     if (!(sigma > 0)) sigma = 1.0;
-    std::vector<weighted_edge<double>> kept, all;
-    k = 0;
-    for (index_t i = 0; i < n; ++i)
-        for (index_t j = i + 1; j < n; ++j, ++k) {
-            const double dr = static_cast<double>(i / grid - j / grid), dc = static_cast<double>(i % grid - j % grid);
-            const double w = std::exp(-a[k] * a[k] / (2 * sigma)) / std::sqrt(dr * dr + dc * dc);
-            if (w >= threshold) kept.push_back({i, j, w});
-        }
-    if (kept.empty()) {
-        k = 0;
-        for (index_t i = 0; i < n; ++i)
-            for (index_t j = i + 1; j < n; ++j, ++k) {
-                const double dr = static_cast<double>(i / grid - j / grid), dc = static_cast<double>(i % grid - j % grid);
-                all.push_back({i, j, std::exp(-a[k] * a[k] / (2 * sigma)) / std::sqrt(dr * dr + dc * dc)});
-            }
-        return csr_graph<double>::from_undirected_edges(n, all);
-    }
-    return csr_graph<double>::from_undirected_edges(n, kept);
-}
-
-/// Softmax of one row of K logits into out.
-inline void softmax_row(const float* z, index_t K, double* out) {
-    double m = z[0];
-    for (index_t k = 1; k < K; ++k) m = std::max(m, static_cast<double>(z[k]));
-    double s = 0;
-    for (index_t k = 0; k < K; ++k) s += (out[k] = std::exp(static_cast<double>(z[k]) - m));
-    for (index_t k = 0; k < K; ++k) out[k] /= s;
+    // a holds the pairs i < j in row order: pair (i, j) sits after the i (2n - i - 1) / 2 pairs of
+    // the rows before i.
+    auto weight = [&](index_t i, index_t j) {
+        const double ak = a[static_cast<std::size_t>(i * (2 * n - i - 1) / 2 + (j - i - 1))];
+        const double dr = static_cast<double>(i / grid - j / grid), dc = static_cast<double>(i % grid - j % grid);
+        return std::exp(-ak * ak / (2 * sigma)) / std::sqrt(dr * dr + dc * dc);
+    };
+    csr_graph<double> kept = similarity_threshold_graph(n, weight, threshold);
+    return kept.num_arcs() > 0 ? kept : fully_connected_graph(n, weight);
 }
 
 }  // namespace detail
 
-/// The preset. B is a host backend (cpu_serial, cpu_omp): the graph cut is host code and the
-/// patch network is the batched host implementation of methods/grapl_cnn.hpp.
+/// Everything one GraPL run keeps from stage to stage, as pipeline state data: the patch grid and
+/// the network input, the patch targets, the network and its optimiser, and the affinity graph.
+/// B is a host backend (cpu_serial, cpu_omp): the graph cut is host code and the patch network
+/// is the batched host implementation of methods/grapl_cnn.hpp.
 template <Backend B>
-class grapl {
+class grapl_workspace {
 public:
+    static constexpr const char* name = "grapl_workspace";
     using net_type = grapl_patch_cnn<B>;
 
-    explicit grapl(grapl_config cfg = {}) : m_cfg(std::move(cfg)) { validate(m_cfg); }
-
-    /// Segments one RGB image; labels are raw class ids in 0..K-1 (not compacted).
-    label_map run(const image<std::uint8_t>& img, seed s = {}, pipeline::progress_fn progress = {}) {
-        constexpr auto where = "tessel::methods::grapl::run";
-        expects(!img.empty(), where, "empty input image");
-        expects(img.channels() == 3, where, "expects an RGB image, got ", img.channels(), " channels");
-        m_report = {};
-        m_progress = std::move(progress);
-        const auto t_start = clock::now();
-        prepare(img, s);
-        m_report.seconds["initialisation"] = seconds_since(t_start);
-        train_rounds();
-        const auto t_inf = clock::now();
-        label_map out = predict_dense(img.width(), img.height());
-        m_report.seconds["inference"] = seconds_since(t_inf);
-        m_report.num_segments = out.count_labels();
-        m_report.values["classes"] = static_cast<double>(m_classes);
-        m_report.values["side"] = static_cast<double>(m_grid.side());
-        return out;
+    // ---- the three stages' work ----
+    /// Resize to the square, scale to [-1, 1], initial labels and targets, network and Adam, all
+    /// drawn from the state's random stream (METHODS.md 5.2-5.3).
+    void prepare(const grapl_config& cfg, pipeline::state<B>& st) {
+        m_cfg = cfg;
+        m_state = &st;
+        prepare(*st.input, st.gen);
     }
+    /// The training rounds with a Potts graph cut after every round but the last (5.4-5.5).
+    void train(pipeline::state<B>& st) {
+        m_state = &st;
+        train_rounds();
+    }
+    /// Dense prediction at stride 1, resized back to the input (5.6).
+    label_map predict(index_t width, index_t height) { return predict_dense(width, height); }
 
-    [[nodiscard]] const pipeline::report& last_report() const noexcept { return m_report; }
-    [[nodiscard]] const grapl_config& config() const noexcept { return m_cfg; }
-
-    // ---- pieces exposed for tests and tools (valid after run()) ----
+    // ---- pieces exposed for tests and tools (valid after a run) ----
     [[nodiscard]] index_t classes() const noexcept { return m_classes; }
     [[nodiscard]] const stages::patch_grid& grid() const noexcept { return m_grid; }
     net_type& network() { return *m_net; }
-    /// The [-1, 1]-scaled S x S image the network sees, planar [3, S, S].
     [[nodiscard]] const std::vector<float>& network_input() const noexcept { return m_planar; }
-    /// The initial patch targets (d^2 x K).
     [[nodiscard]] const std::vector<float>& initial_targets() const noexcept { return m_initial_targets; }
-    /// The affinity graph of the graph step (after run(), or built on demand).
     const csr_graph<double>& affinity_graph() {
         if (!m_edges) m_edges = build_affinity();
         return *m_edges;
     }
-    /// Eval-mode logits of the patches `idx` (n x K, row-major).
     std::vector<float> patch_logits(const std::vector<index_t>& idx) {
         const auto n = static_cast<index_t>(idx.size());
         const index_t K = m_classes;
@@ -314,7 +307,6 @@ public:
             for (index_t k = 0; k < K; ++k) out[static_cast<std::size_t>(i * K + k)] = y[static_cast<std::size_t>(k * n + i)];
         return out;
     }
-    /// Eval-mode dense logits [1, K, S-p+1, S-p+1] of the whole resized image.
     tensor<float, B> dense_logits() {
         const index_t o = m_grid.side() - m_grid.patch + 1;
         const auto& y = m_net->forward_dense(m_planar.data(), m_grid.side());
@@ -322,22 +314,18 @@ public:
     }
 
 private:
-    using clock = std::chrono::steady_clock;
     using host_backend = B;
+    using clock = std::chrono::steady_clock;
     static double seconds_since(clock::time_point t) { return std::chrono::duration<double>(clock::now() - t).count(); }
 
     void notify(std::string_view stage, index_t step, index_t total, const std::string& msg) const {
-        if (m_progress) m_progress(stage, step, total, msg);
+        m_state->notify(stage, step, total, msg);
     }
 
     // ---- preprocessing and initial labels (METHODS.md 5.2) ----
-    void prepare(const image<std::uint8_t>& img, seed s) {
+    void prepare(const image<std::uint8_t>& img, const rng& gen) {
         const index_t d = m_cfg.grid;
-        index_t S = m_cfg.side;
-        if (S == 0) {
-            const double longest = static_cast<double>(std::max(img.width(), img.height())) * m_cfg.training_scale;
-            S = static_cast<index_t>(std::ceil(longest / static_cast<double>(d))) * d;
-        }
+        const index_t S = grapl_side(m_cfg, img.width(), img.height());
         expects(S / d >= 5, "tessel::methods::grapl::run", "patches of ", S / d, " px (side ", S, ", grid ", d,
                 ") are too small; need >= 5 px");
         m_grid = stages::patch_grid{.grid = d, .patch = S / d};
@@ -354,7 +342,7 @@ private:
                     m_planar[static_cast<std::size_t>((c * S + y) * S + x)] =
                         range > 0 ? 2.0f * (static_cast<float>(sq(x, y, c)) - lo) / range - 1.0f : 0.0f;
 
-        m_gen.reseed(s.value);
+        m_gen = gen;
         const std::vector<label_t> patch_or_pixel = initial_labels(sq);
         build_targets(patch_or_pixel);
 
@@ -498,8 +486,12 @@ private:
         }
         m_targets = m_cfg.hard_initial_labels ? hard : soft;
         m_initial_targets = m_targets;
-        // Continuity buffer: one-hot initial labels (code); soft ones for soft targets (PROPOSAL).
-        m_z = m_targets;
+        // Continuity buffer [1, K, d, d] of the latest logits: it starts as the initial targets
+        // (one-hot in the code; the soft ones for soft targets: PROPOSAL).
+        const index_t d = m_grid.grid;
+        m_z.resize(shape{1, K, d, d});
+        for (index_t i = 0; i < n; ++i)
+            for (index_t k = 0; k < K; ++k) m_z.data()[k * n + i] = m_targets[static_cast<std::size_t>(i * K + k)];
     }
 
     // ---- training (METHODS.md 5.4) ----
@@ -517,7 +509,7 @@ private:
                 const auto [ce, cont] = train_step(idx);
                 ++total_steps;
                 const double total = ce + m_cfg.mu * cont;
-                m_report.values["final_loss"] = total;
+                m_state->info.values["final_loss"] = total;
                 if (m_cfg.progress_every > 0 && (e + 1) % m_cfg.progress_every == 0)
                     notify("grapl_train", e + 1, steps,
                            "round " + std::to_string(x) + ", ce " + std::to_string(ce) + ", continuity " + std::to_string(cont));
@@ -526,81 +518,56 @@ private:
                     break;
                 }
             }
-            m_report.seconds["cnn_training"] += seconds_since(t_train);
+            m_state->info.seconds["cnn_training"] += seconds_since(t_train);
             if (x + 1 < m_cfg.rounds) {
                 const auto t_cut = clock::now();
                 graph_step(x);
-                m_report.seconds["graph_cut"] += seconds_since(t_cut);
+                m_state->info.seconds["graph_cut"] += seconds_since(t_cut);
                 if (m_cfg.cold_start) {
                     build_network();
                 }
             }
         }
-        m_report.iterations = total_steps;
+        m_state->info.iterations = total_steps;
         (void)K;
     }
 
-    /// One Adam step on the patches idx; returns (CE, continuity C).
+    /// One Adam step on the patches idx; returns (CE, continuity C). The loss is composed from
+    /// the library's blocks: soft cross-entropy on the minibatch logits, and the spatial
+    /// continuity of the softmax of the d x d grid of latest logits (fresh minibatch entries
+    /// carry gradient), both on class-major tensors as the network produces them.
     std::pair<double, double> train_step(const std::vector<index_t>& idx) {
         const index_t K = m_classes, d = m_grid.grid, n = m_grid.count();
         const auto bn = static_cast<index_t>(idx.size());
         m_grid.gather(B{}, std::span<const float>(m_planar), 3, std::span<const index_t>(idx), m_host_batch);
         const auto& y = m_net->forward_patches(m_host_batch.data(), bn, true, m_dropout_gen.next());
-        // Logits arrive class-major [K][bn]; the loss works on rows of K.
-        m_zrow.resize(static_cast<std::size_t>(bn * K));
-        for (index_t b = 0; b < bn; ++b)
-            for (index_t k = 0; k < K; ++k) m_zrow[static_cast<std::size_t>(b * K + k)] = y[static_cast<std::size_t>(k * bn + b)];
-        const float* zp = m_zrow.data();
-        m_dz.assign(static_cast<std::size_t>(bn * K), 0.0f);
-        m_prob.resize(static_cast<std::size_t>(n * K));
-        double ce = 0;
-        std::vector<double> s(static_cast<std::size_t>(K));
+        // Logits arrive class-major [K][bn], which is [1, K, bn] in the losses' NC... layout.
+        m_logits.resize(shape{1, K, bn});
+        m_batch_targets.resize(shape{1, K, bn});
+        std::copy(y.begin(), y.begin() + K * bn, m_logits.data());
+        float* zbuf = m_z.data();
         for (index_t b = 0; b < bn; ++b) {
             const index_t i = idx[static_cast<std::size_t>(b)];
-            detail::softmax_row(zp + b * K, K, s.data());
-            const float* tgt = m_targets.data() + i * K;
             for (index_t k = 0; k < K; ++k) {
-                ce -= static_cast<double>(tgt[k]) * std::log(std::max(s[static_cast<std::size_t>(k)], 1e-300));
-                m_dz[static_cast<std::size_t>(b * K + k)] =
-                    static_cast<float>((s[static_cast<std::size_t>(k)] - static_cast<double>(tgt[k])) / static_cast<double>(bn));
-                m_z[static_cast<std::size_t>(i * K + k)] = zp[b * K + k];
+                m_batch_targets.data()[k * bn + b] = m_targets[static_cast<std::size_t>(i * K + k)];
+                zbuf[k * n + i] = m_logits.data()[k * bn + b];
             }
         }
-        ce /= static_cast<double>(bn);
+        const double ce = loss::soft_cross_entropy{}.value_and_grad(m_logits, m_batch_targets, m_dlogits);
         double cont = 0;
-        if (m_cfg.mu > 0) {
-            for (index_t i = 0; i < n; ++i) detail::softmax_row(m_z.data() + i * K, K, m_prob.data() + i * K);
-            // C = (sum |P[r+1,c] - P[r,c]| + sum |P[r,c+1] - P[r,c]|) / d^2 and dC/dP (sign(0) = 0).
-            m_dp.assign(m_prob.size(), 0.0);
-            const double inv = 1.0 / static_cast<double>(n);
-            auto pair = [&](index_t a, index_t b2) {
-                for (index_t k = 0; k < K; ++k) {
-                    const double diff = m_prob[static_cast<std::size_t>(a * K + k)] - m_prob[static_cast<std::size_t>(b2 * K + k)];
-                    cont += std::abs(diff);
-                    const double g = diff > 0 ? inv : (diff < 0 ? -inv : 0.0);
-                    m_dp[static_cast<std::size_t>(a * K + k)] += g;
-                    m_dp[static_cast<std::size_t>(b2 * K + k)] -= g;
-                }
-            };
-            for (index_t r = 0; r < d; ++r)
-                for (index_t c = 0; c < d; ++c) {
-                    if (r + 1 < d) pair((r + 1) * d + c, r * d + c);
-                    if (c + 1 < d) pair(r * d + c + 1, r * d + c);
-                }
-            cont *= inv;
+        if (m_cfg.mu > 0 && d >= 2) {
+            // GraPL's C is the sum of |differences| over the grid divided by d^2; the library's
+            // continuity averages each direction over its K d (d - 1) differences.
+            const double to_grapl = static_cast<double>(K * (d - 1)) / static_cast<double>(d);
+            const auto& prob = m_softmax.forward(m_ctx, m_z);
+            cont = to_grapl * loss::spatial_continuity{}.value_and_grad(prob, m_dprob, {.weight = m_cfg.mu * to_grapl});
+            const auto& dz = m_softmax.backward(m_ctx, m_dprob);
             for (index_t b = 0; b < bn; ++b) {
                 const index_t i = idx[static_cast<std::size_t>(b)];
-                const double* p = m_prob.data() + i * K;
-                const double* g = m_dp.data() + i * K;
-                double dot = 0;
-                for (index_t k = 0; k < K; ++k) dot += p[k] * g[k];
-                for (index_t k = 0; k < K; ++k)
-                    m_dz[static_cast<std::size_t>(b * K + k)] += static_cast<float>(m_cfg.mu * p[k] * (g[k] - dot));
+                for (index_t k = 0; k < K; ++k) m_dlogits.data()[k * bn + b] += dz.data()[k * n + i];
             }
         }
-        m_dzt.resize(m_dz.size());
-        for (index_t b = 0; b < bn; ++b)
-            for (index_t k = 0; k < K; ++k) m_dzt[static_cast<std::size_t>(k * bn + b)] = m_dz[static_cast<std::size_t>(b * K + k)];
+        m_dzt.assign(m_dlogits.data(), m_dlogits.data() + K * bn);
         m_net->backward(m_dzt);
         m_adam->step();
         return {ce, cont};
@@ -641,12 +608,10 @@ private:
         std::vector<index_t> all(static_cast<std::size_t>(n));
         for (index_t i = 0; i < n; ++i) all[static_cast<std::size_t>(i)] = i;
         const std::vector<float> z = patch_logits(all);
-        std::vector<float> p(z.size());
-        std::vector<double> s(static_cast<std::size_t>(K));
-        for (index_t i = 0; i < n; ++i) {
-            detail::softmax_row(z.data() + i * K, K, s.data());
-            for (index_t k = 0; k < K; ++k) p[static_cast<std::size_t>(i * K + k)] = static_cast<float>(s[static_cast<std::size_t>(k)]);
-        }
+        // Rows of K logits per patch are [n, K] with the classes along axis 1.
+        const tensor<float, B> logits(shape{n, K}, std::span<const float>(z));
+        const auto& prob = m_softmax.forward(m_ctx, logits);
+        const std::vector<float> p(prob.data(), prob.data() + prob.numel());
         stages::potts_refine_options o{.lambda = m_cfg.lambda, .integer_energies = m_cfg.gco_integer_energies};
         if (m_cfg.affinity == grapl_affinity::position) o.lambda /= static_cast<double>(m_grid.grid);
         std::vector<label_t> labels(static_cast<std::size_t>(n), 0);  // GCO starts from all zeros
@@ -657,46 +622,172 @@ private:
             r = stages::potts_refine<alpha_beta_swap<potts>>{o}(p, n, K, *m_edges, labels);
         m_targets.assign(static_cast<std::size_t>(n * K), 0.0f);
         for (index_t i = 0; i < n; ++i) m_targets[static_cast<std::size_t>(i * K + labels[static_cast<std::size_t>(i)])] = 1.0f;
-        m_report.values["graph_edges"] = static_cast<double>(r.edges);
-        m_report.values["energy_round_" + std::to_string(round)] = r.final_energy;
+        m_state->info.values["graph_edges"] = static_cast<double>(r.edges);
+        m_state->info.values["energy_round_" + std::to_string(round)] = r.final_energy;
         notify("grapl_graph_cut", round + 1, m_cfg.rounds - 1, "energy " + std::to_string(r.final_energy));
     }
 
     // ---- prediction (METHODS.md 5.6) ----
-    // Argmax over K class-major planes; ties go to the smallest class, as torch.argmax.
-    struct argmax_fn {
-        const float* y;
-        label_t* out;
-        index_t K, P;
-        TESSEL_HD void operator()(index_t i) const {
-            index_t best = 0;
-            for (index_t k = 1; k < K; ++k)
-                if (y[k * P + i] > y[best * P + i]) best = k;
-            out[i] = static_cast<label_t>(best);
-        }
-    };
     label_map predict_dense(index_t W, index_t H) {
         const index_t side = m_grid.side() - m_grid.patch + 1, K = m_classes;
         const auto& y = m_net->forward_dense(m_planar.data(), m_grid.side());
-        label_map small(side, side);
-        parallel_for(B{}, side * side, argmax_fn{y.data(), small.data(), K, side * side});
+        // Argmax over the class-major planes (ties to the smallest class, as torch.argmax).
+        const tensor<float, B> logits(shape{1, K, side, side}, std::span<const float>(y.data(), static_cast<std::size_t>(K * side * side)));
+        tensor<label_t, B> labels;
+        std::vector<std::uint8_t> seen;
+        ops::argmax_channels(logits, labels, seen);
+        label_map small(side, side, labels.to_vector());
         // Nearest upsampling of the (S-p+1)^2 map to S x S, then nearest to the input size.
         return ops::resize_nearest_labels(ops::resize_nearest_labels(small, m_grid.side(), m_grid.side()), W, H);
     }
 
     grapl_config m_cfg;
-    pipeline::report m_report;
-    pipeline::progress_fn m_progress;
+    pipeline::state<B>* m_state = nullptr;  // the state of the stage running now
     stages::patch_grid m_grid{};
     index_t m_classes = 0;
     bool m_pixel_init = false;
     rng m_gen{0}, m_init_state{0};
-    std::vector<float> m_planar, m_targets, m_initial_targets, m_z, m_host_batch, m_dz, m_dzt, m_zrow;
-    std::vector<double> m_prob, m_dp;
+    std::vector<float> m_planar, m_targets, m_initial_targets, m_host_batch, m_dzt;
+    tensor<float, B> m_z, m_logits, m_batch_targets, m_dlogits, m_dprob;
+    nn::softmax::bind<B, float> m_softmax;
+    nn::context<B> m_ctx;
     std::optional<net_type> m_net;
     std::optional<optim::adam::bind<B, float>> m_adam;
     rng m_dropout_gen{0};
     std::optional<csr_graph<double>> m_edges;
+};
+
+/// GraPL's stages. Each reads and writes the run's grapl_workspace<B> in the pipeline state.
+namespace grapl_stages {
+/// Square resize, network input, initial patch targets, network.
+///   reads: state.input, state.gen; writes: grapl_workspace, info.seconds["initialisation"]
+struct prepare {
+    using config = grapl_config;
+    template <Backend B>
+    struct bind {
+        config cfg;
+        explicit bind(const config& c) : cfg(c) { validate(cfg); }
+        void run(pipeline::state<B>& st) {
+            pipeline::stage_timer t(st, "initialisation");
+            st.template data<grapl_workspace<B>>().prepare(cfg, st);
+        }
+    };
+};
+/// Training rounds with Potts graph cuts (stages::potts_refine) between them.
+///   reads/writes: grapl_workspace; writes info.seconds["cnn_training"], ["graph_cut"], iterations
+struct train {
+    using config = grapl_config;
+    template <Backend B>
+    struct bind {
+        explicit bind(const config&) {}
+        void run(pipeline::state<B>& st) { st.template require<grapl_workspace<B>>("tessel::grapl_stages::train").train(st); }
+    };
+};
+/// Dense prediction, resized to the input.
+///   reads: grapl_workspace; writes: state.labels, info.seconds["inference"], values classes, side
+struct predict {
+    using config = grapl_config;
+    template <Backend B>
+    struct bind {
+        explicit bind(const config&) {}
+        void run(pipeline::state<B>& st) {
+            pipeline::stage_timer t(st, "inference");
+            auto& w = st.template require<grapl_workspace<B>>("tessel::grapl_stages::predict");
+            st.labels = w.predict(st.input->width(), st.input->height());
+            st.info.values["classes"] = static_cast<double>(w.classes());
+            st.info.values["side"] = static_cast<double>(w.grid().side());
+        }
+    };
+};
+}  // namespace grapl_stages
+
+/// The preset: pipeline<B, grapl_stages::prepare, train, predict>. B is a host backend.
+template <Backend B>
+class grapl {
+public:
+    using net_type = grapl_patch_cnn<B>;
+    using pipeline_type = pipeline::pipeline<B, grapl_stages::prepare, grapl_stages::train, grapl_stages::predict>;
+
+    explicit grapl(grapl_config cfg = {}) : m_cfg(std::move(cfg)), m_pipeline(m_cfg, m_cfg, m_cfg) {}
+
+    /// Segments one RGB image; labels are raw class ids in 0..K-1 (not compacted).
+    label_map run(const image<std::uint8_t>& img, seed s = {}, pipeline::progress_fn progress = {}) {
+        return m_pipeline.run(img, s, std::move(progress));
+    }
+    [[nodiscard]] const pipeline::report& last_report() const noexcept { return m_pipeline.last_state().info; }
+    [[nodiscard]] const grapl_config& config() const noexcept { return m_cfg; }
+
+    // ---- pieces exposed for tests and tools (valid after run()) ----
+    [[nodiscard]] index_t classes() const { return workspace().classes(); }
+    [[nodiscard]] const stages::patch_grid& grid() const { return workspace().grid(); }
+    net_type& network() { return workspace().network(); }
+    /// The [-1, 1]-scaled S x S image the network sees, planar [3, S, S].
+    [[nodiscard]] const std::vector<float>& network_input() const { return workspace().network_input(); }
+    /// The initial patch targets (d^2 x K).
+    [[nodiscard]] const std::vector<float>& initial_targets() const { return workspace().initial_targets(); }
+    /// The affinity graph of the graph step (after run(), or built on demand).
+    const csr_graph<double>& affinity_graph() { return workspace().affinity_graph(); }
+    /// Eval-mode logits of the patches `idx` (n x K, row-major).
+    std::vector<float> patch_logits(const std::vector<index_t>& idx) { return workspace().patch_logits(idx); }
+    /// Eval-mode dense logits [1, K, S-p+1, S-p+1] of the whole resized image.
+    tensor<float, B> dense_logits() { return workspace().dense_logits(); }
+
+private:
+    grapl_workspace<B>& workspace() const {
+        return m_pipeline.last_state().template require<grapl_workspace<B>>("tessel::methods::grapl (call run() first)");
+    }
+    grapl_config m_cfg;
+    pipeline_type m_pipeline;
+};
+
+/// Preset trait of GraPL (methods/preset.hpp).
+struct grapl_preset {
+    static constexpr std::string_view name = "grapl";
+    static constexpr std::string_view summary =
+        "Wasserman & Farias 2025 (GraPL): a patch CNN trained in rounds under Potts graph cuts";
+    using config = grapl_config;
+    template <Backend B>
+    using method = grapl<B>;
+    static constexpr choice<grapl_solver> solvers[] = {{"swap", grapl_solver::alpha_beta_swap},
+                                                      {"expansion", grapl_solver::alpha_expansion}};
+    static constexpr choice<grapl_initialiser> initialisers[] = {{"slic", grapl_initialiser::slic},
+                                                                {"random", grapl_initialiser::random},
+                                                                {"knn", grapl_initialiser::knn},
+                                                                {"kmeans", grapl_initialiser::kmeans}};
+    static constexpr choice<grapl_affinity> affinities[] = {{"colour", grapl_affinity::colour},
+                                                           {"raw_colour", grapl_affinity::raw_mean_colour},
+                                                           {"position", grapl_affinity::position},
+                                                           {"uniform4", grapl_affinity::uniform4}};
+    static constexpr choice<grapl_epoch_schedule> schedules[] = {{"paper", grapl_epoch_schedule::paper},
+                                                                {"code", grapl_epoch_schedule::code}};
+
+    template <class V>
+    static void visit_options(config& c, V& v) {
+        constexpr double inf = std::numeric_limits<double>::max();
+        v(number_option<index_t>{"rounds", c.rounds, "Training rounds", 1, 1000});
+        v(number_option<index_t>{"k0", c.k0, "Initial segments K0", 2, 100000});
+        v(number_option<index_t>{"grid", c.grid, "Patch grid d", 1, 4096});
+        v(number_option<double>{"lambda", c.lambda, "Potts weight", 0, inf});
+        v(number_option<double>{"mu", c.mu, "Continuity weight", 0, inf});
+        v(number_option<double>{"lr", c.lr, "Learning rate (SGD for the DFC family, Adam for grapl)", 0, inf, true});
+        v(number_option<index_t>{"max-side", c.max_side, "Cap on the square working side S (0: none)", 0, 1000000});
+        v(number_option<double>{"subset", c.subset, "Minibatch fraction of the patches", 0, 1, true});
+        v(choice_option<grapl_solver>{"solver", c.solver, solvers, "Graph-cut moves"});
+        v(choice_option<grapl_initialiser>{"initialiser", c.initialiser, initialisers, "Initial labels"});
+        v(choice_option<grapl_affinity>{"affinity", c.affinity, affinities, "Graph affinities"});
+        v(choice_option<grapl_epoch_schedule>{"epoch-schedule", c.schedule, schedules,
+                                              "Steps per round: paper 40,32,22,12 or code 40,32,22,19"});
+        v(flag_option{"hard-initial-labels", c.hard_initial_labels, "Majority patch labels (code) instead of soft ones"});
+        v(flag_option{"early-stop-on-total-loss", c.early_stop_on_total_loss,
+                      "Round-0 stop on CE + mu C (code) instead of CE"});
+        v(flag_option{"cold-start", c.cold_start, "Re-initialise the network after every graph step"});
+        v(flag_option{"float-energies", c.gco_integer_energies, "Skip pyGCO's integer conversion of the energies", true});
+    }
+    /// About 840 bytes per pixel of the square working image (docs/methods.md, "Memory").
+    static double estimated_bytes(const config& c, index_t w, index_t h) {
+        const auto side = static_cast<double>(grapl_side(c, w, h));
+        return side * side * 840.0 + static_cast<double>(w) * static_cast<double>(h) * 16.0;
+    }
 };
 
 }  // namespace tessel::methods

@@ -17,7 +17,9 @@ namespace tessel::methods {
 struct kanezaki2018_config {
     index_t channels = 100;   ///< q
     index_t conv_blocks = 2;  ///< M
-    stages::self_train_options train{.continuity_weight = 0.0};  ///< no continuity term in this method
+    stages::self_train_options train{};
+    stages::dfc_loss::config loss{.continuity_weight = 0.0};  ///< no continuity term in this method
+    optim::sgd::config optim = stages::self_train_optimiser_defaults<optim::sgd>();
     slic::config superpixels{.n_segments = 10000, .compactness = 100.0f};
     bool slic_on_bgr = false;  ///< compute SLIC on swapped channels, as the authors' code does
 };
@@ -35,12 +37,12 @@ public:
             label_map sp = slic{m_cfg.superpixels}(B{}, swap_red_blue(img));
             pipeline::pipeline<B, stages::given_superpixels, train_stage> p(
                 stages::given_superpixels::config{std::move(sp)},
-                typename train_stage::config{dfc_network_config(m_cfg.channels, m_cfg.conv_blocks), m_cfg.train, {}});
+                train_config());
             return finish(p, img, s, std::move(progress));
         }
         pipeline::pipeline<B, sp_stage, train_stage> p(
             m_cfg.superpixels,
-            typename train_stage::config{dfc_network_config(m_cfg.channels, m_cfg.conv_blocks), m_cfg.train, {}});
+            train_config());
         return finish(p, img, s, std::move(progress));
     }
     [[nodiscard]] const pipeline::report& last_report() const noexcept { return m_report; }
@@ -53,8 +55,40 @@ private:
         return out;
     }
 
+    typename stages::self_train<dfc_network, stages::superpixel_majority>::config train_config() const {
+        return {.net = dfc_network_config(m_cfg.channels, m_cfg.conv_blocks),
+                .train = m_cfg.train,
+                .loss = m_cfg.loss,
+                .optim = m_cfg.optim};
+    }
+
     kanezaki2018_config m_cfg;
     pipeline::report m_report;
+};
+
+/// Preset trait of Kanezaki 2018 (methods/preset.hpp).
+struct kanezaki2018_preset {
+    static constexpr std::string_view name = "kanezaki2018";
+    static constexpr std::string_view summary =
+        "Kanezaki 2018: a CNN self-trained on the superpixel-majority vote of its own argmax";
+    using config = kanezaki2018_config;
+    template <Backend B>
+    using method = kanezaki2018<B>;
+
+    template <class V>
+    static void visit_options(config& c, V& v) {
+        v(number_option<index_t>{"channels", c.channels, "Response channels q, an upper bound on the segment count", 2,
+                                 4096});
+        v(number_option<index_t>{"conv-blocks", c.conv_blocks, "Conv blocks M (azad2025: Inception 3b blocks)", 1, 64});
+        visit_dfc_training_options(c.train, c.loss, c.optim, v);
+        v(number_option<index_t>{"n-segments", c.superpixels.n_segments, "SLIC segments", 1, 100000000});
+        v(number_option<float>{"compactness", c.superpixels.compactness, "SLIC compactness", 0,
+                               std::numeric_limits<double>::max(), true});
+        v(flag_option{"slic-on-bgr", c.slic_on_bgr, "SLIC on swapped channels, as the authors' code"});
+    }
+    static double estimated_bytes(const config& c, index_t w, index_t h) {
+        return static_cast<double>(w) * static_cast<double>(h) * (250.0 + 41.0 * static_cast<double>(c.channels));
+    }
 };
 
 }  // namespace tessel::methods

@@ -10,9 +10,11 @@
 //   stop at 3 labels; train-mode BN throughout; RGB input /255 (option bgr_input).
 // Also: scribble mode (§2.6) and reference-image mode (train once, apply to new images, §2.7).
 #pragma once
+#include <limits>
 #include <optional>
 #include <vector>
 
+#include "tessel/methods/preset.hpp"
 #include "tessel/nn/batch_norm.hpp"
 #include "tessel/nn/conv2d.hpp"
 #include "tessel/nn/relu.hpp"
@@ -55,7 +57,9 @@ inline image<std::uint8_t> swap_red_blue(image<std::uint8_t> img) {
 struct kim2020_config {
     index_t channels = 100;                 ///< q (nChannel): upper bound on the number of segments
     index_t conv_blocks = 2;                ///< M (nConv)
-    stages::self_train_options train{};     ///< demo.py defaults: 1000 iterations, stop at 3 labels, mu = 1
+    stages::self_train_options train{};     ///< demo.py defaults: 1000 iterations, stop at 3 labels
+    stages::dfc_loss::config loss{};        ///< CE weight 1, continuity mu = 1, scribble weight 0.5
+    optim::sgd::config optim = stages::self_train_optimiser_defaults<optim::sgd>();  ///< lr 0.1, momentum 0.9
     std::optional<label_map> scribbles{};   ///< scribble mode: class ids, 255 = unlabelled (§2.6)
     bool bgr_input = false;                 ///< feed B,G,R as the authors' OpenCV reader does
 };
@@ -78,8 +82,11 @@ public:
     /// Segments one RGB image; labels are channel indices in 0..q-1 (not compacted).
     label_map run(const image<std::uint8_t>& img, seed s = {}, pipeline::progress_fn progress = {}) {
         using stage = stages::self_train<dfc_network>;
-        pipeline::pipeline<B, stage> p(typename stage::config{
-            dfc_network_config(m_cfg.channels, m_cfg.conv_blocks), m_cfg.train, m_cfg.scribbles});
+        pipeline::pipeline<B, stage> p(typename stage::config{.net = dfc_network_config(m_cfg.channels, m_cfg.conv_blocks),
+                                                              .train = m_cfg.train,
+                                                              .loss = m_cfg.loss,
+                                                              .optim = m_cfg.optim,
+                                                              .scribbles = m_cfg.scribbles});
         label_map out = p.run(m_cfg.bgr_input ? swap_red_blue(img) : img, s, std::move(progress));
         m_report = p.last_state().info;
         return out;
@@ -100,9 +107,9 @@ public:
         expects(batches >= 1, where, "need at least batch_size = ", ref.batch_size, " images, got ", images.size());
         m_ref = ref;
         rng init(s.value);
-        stages::self_train_options opt = m_cfg.train;
-        opt.continuity_weight = ref.continuity_weight;
-        m_trainer.emplace(dfc_network_config(m_cfg.channels, m_cfg.conv_blocks), init, opt);
+        stages::dfc_loss::config loss = m_cfg.loss;
+        loss.continuity_weight = ref.continuity_weight;
+        m_trainer.emplace(dfc_network_config(m_cfg.channels, m_cfg.conv_blocks), init, m_cfg.train, loss, m_cfg.optim);
         pipeline::state<B> st;
         stages::no_refinement none;
         const index_t total = ref.passes * batches * ref.updates_per_batch;
@@ -148,6 +155,59 @@ private:
     kim2020_reference_config m_ref{};
     pipeline::report m_report;
     std::optional<stages::dfc_trainer<dfc_network, B>> m_trainer;
+};
+
+/// The options every DFC-family preset shares: stopping rules, loss weights, SGD.
+template <class V>
+void visit_dfc_training_options(stages::self_train_options& t, stages::dfc_loss::config& l, optim::sgd::config& o,
+                                V& v) {
+    constexpr double inf = std::numeric_limits<double>::max();
+    v(number_option<index_t>{"max-iter", t.max_iterations, "Maximum training iterations", 0, inf});
+    v(number_option<index_t>{"min-labels", t.min_labels, "Stop once this many labels or fewer remain", 0, inf});
+    v(number_option<double>{"lr", o.lr, "Learning rate (SGD for the DFC family, Adam for grapl)", 0, inf, true});
+    v(number_option<double>{"momentum", o.momentum, "SGD momentum", 0, 1});
+    v(number_option<double>{"continuity-weight", l.continuity_weight, "Weight mu of the spatial continuity loss", 0, inf});
+    v(number_option<double>{"similarity-weight", l.similarity_weight, "Weight of the cross-entropy on pseudo-labels", 0,
+                            inf});
+    v(flag_option{"label-from-last-iteration", t.label_from_last_iteration,
+                  "Output the last training labelling instead of a fresh forward pass"});
+}
+
+/// Preset trait of Kim et al. 2020 (methods/preset.hpp).
+struct kim2020_preset {
+    static constexpr std::string_view name = "kim2020";
+    static constexpr std::string_view summary =
+        "Kim, Kanezaki & Tanaka 2020 (DFC): a CNN self-trained on its own argmax with a continuity loss";
+    using config = kim2020_config;
+    template <Backend B>
+    using method = kim2020<B>;
+    using reference_config = kim2020_reference_config;
+
+    template <class V>
+    static void visit_options(config& c, V& v) {
+        v(number_option<index_t>{"channels", c.channels, "Response channels q, an upper bound on the segment count", 2,
+                                 4096});
+        v(number_option<index_t>{"conv-blocks", c.conv_blocks, "Conv blocks M (azad2025: Inception 3b blocks)", 1, 64});
+        visit_dfc_training_options(c.train, c.loss, c.optim, v);
+        v(label_file_option{"scribble", c.scribbles, "Scribble mode: 8-bit PNG of class ids, 255 = unlabelled"});
+        v(number_option<double>{"scribble-weight", c.loss.scribble_weight, "Weight of the scribble cross-entropy", 0,
+                                std::numeric_limits<double>::max()});
+        v(flag_option{"bgr-input", c.bgr_input, "Feed B,G,R as the authors' OpenCV reader does"});
+    }
+    /// Reference-image mode (train once on a folder, apply to new images).
+    template <class V>
+    static void visit_reference_options(reference_config& r, V& v) {
+        v(number_option<index_t>{"ref-size", r.size, "Reference mode training size", 8, 4096});
+        v(number_option<index_t>{"ref-updates", r.updates_per_batch, "Reference mode updates per batch", 1, 1000000});
+        v(number_option<index_t>{"ref-batch", r.batch_size, "Reference mode batch size", 1, 1024});
+        v(number_option<double>{"continuity-weight", r.continuity_weight, "Weight mu of the spatial continuity loss", 0,
+                                std::numeric_limits<double>::max()});
+        v(flag_option{"eval-bn", r.eval_mode_bn, "Reference mode: use running BN statistics on new images"});
+    }
+    /// About 41 bytes per pixel and response channel (docs/methods.md, "Memory").
+    static double estimated_bytes(const config& c, index_t w, index_t h) {
+        return static_cast<double>(w) * static_cast<double>(h) * (250.0 + 41.0 * static_cast<double>(c.channels));
+    }
 };
 
 }  // namespace tessel::methods

@@ -133,10 +133,10 @@ TEST_CASE("DFC presets: bad input and settings give errors naming the problem") 
     CHECK_THROWS_WITH_AS(ts::methods::kim2020<ts::cpu_serial>(cfg).run(ts::testing::make_shapes(8, 8).img),
                          doctest::Contains("q must be >= 2"), ts::error);
     cfg = {};
-    cfg.train.lr = -1;
+    cfg.optim.lr = -1;
     CHECK_THROWS_AS(ts::methods::kim2020<ts::cpu_serial>(cfg).run(ts::testing::make_shapes(8, 8).img), ts::error);
     cfg = {};
-    cfg.train.continuity_weight = std::numeric_limits<double>::quiet_NaN();
+    cfg.loss.continuity_weight = std::numeric_limits<double>::quiet_NaN();
     CHECK_THROWS_AS(ts::methods::kim2020<ts::cpu_serial>(cfg).run(ts::testing::make_shapes(8, 8).img), ts::error);
     const ts::image<std::uint8_t> one_pixel(1, 1, 3, 100);
     CHECK_THROWS_WITH_AS(method.run(one_pixel), doctest::Contains("needs at least 2"), ts::error);

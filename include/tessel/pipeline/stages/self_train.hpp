@@ -1,24 +1,32 @@
 // tessel/pipeline/stages/self_train.hpp: per-image self-training of a CNN on its own argmax
 // labels, the loop shared by Kanezaki 2018, Kim et al. 2020 (DFC) and Azad & Hamid 2025.
 //
-// Each iteration: forward the image, take the argmax over channels as pseudo-labels, optionally
-// refine them (Kanezaki's superpixel majority vote), and minimise
+// Each iteration: forward the image, take the argmax over channels as pseudo-labels, let a
+// PseudoLabelRule edit them (Kanezaki's superpixel majority vote, or none), take one step of an
+// Optimizer on a SelfTrainLoss of the response against them; stop once the number of distinct
+// labels (counted *before* the rule and before the step) is <= min_labels, or after
+// max_iterations (METHODS.md §2.3-2.6, §3). The three policies are template parameters of
+// self_train<Net, Rule, Loss, Optim>; the defaults are the DFC family's: the argmax as it is,
 //     w_sim * CE(r, labels) + w_con * (L_y + L_x)   [+ w_scr * CE on scribbled pixels]
-// with SGD; stop once the number of distinct labels (counted *before* refinement and before the
-// step) is <= min_labels, or after max_iterations (METHODS.md §2.3-2.6, §3). dfc_trainer holds the
-// network and all workspaces, so the steady state does not allocate; the stage self_train wraps it
-// for pipelines; methods/kim2020.hpp also uses the trainer directly for reference-image mode.
+// (dfc_loss), and SGD lr 0.1 momentum 0.9. self_trainer holds the network, the bound loss and
+// optimiser and all workspaces, so the steady state does not allocate; the stage self_train wraps
+// it for pipelines; methods/kim2020.hpp also uses the trainer directly for reference-image mode.
 #pragma once
 #include <algorithm>
+#include <cmath>
+#include <concepts>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "tessel/loss/cross_entropy.hpp"
 #include "tessel/loss/spatial_continuity.hpp"
+#include "tessel/nn/activation.hpp"
 #include "tessel/nn/concepts.hpp"
 #include "tessel/ops/argmax.hpp"
+#include "tessel/optim/concepts.hpp"
 #include "tessel/optim/sgd.hpp"
 #include "tessel/pipeline/state.hpp"
 
@@ -27,7 +35,46 @@ namespace tessel::stages {
 /// Value of a scribble pixel that carries no label (METHODS.md §2.6).
 inline constexpr label_t scribble_unlabelled = 255;
 
-/// Pseudo-label refinement: leaves the argmax labels as they are (Kim 2020, Azad 2025).
+/// PseudoLabelRule<R, B>: how the argmax labels become the training targets of one iteration.
+///   requires: default-constructible; prepare(state, classes) is called once before the first
+///             edit with the response's channel count; r(state, labels, n) edits the n labels
+///             (host memory, values in [0, classes)) in place.
+///   ensures:  prepare throws tessel::error naming the rule when the state lacks what it needs
+///             (e.g. superpixels); edited labels stay in [0, classes).
+template <class R, class B>
+concept PseudoLabelRule = std::default_initializable<R> &&
+                          requires(R& r, const pipeline::state<B>& st, label_t* labels, index_t n) {
+                              r.prepare(st, n);
+                              r(st, labels, n);
+                          };
+
+/// SelfTrainLoss<L, B>: the objective of one self-training step.
+///   requires: L::config is a default-constructible, copyable aggregate of settings;
+///             L::bind<B> is constructible from const L::config& (and validates it);
+///             bind.value_and_grad(r, labels, dr, state) returns the loss of the response r
+///             [N, q, H, W] against the pseudo-labels [N, H, W] and overwrites dr with dL/dr.
+///   optional: bind.set_scribbles(const label_map*) for user scribbles (Kim 2020 §2.6).
+///   ensures:  no allocation in the steady state; invalid settings throw at bind.
+template <class L, class B>
+concept SelfTrainLoss = requires { typename L::config; typename L::template bind<B>; } &&
+                        std::default_initializable<typename L::config> &&
+                        std::constructible_from<typename L::template bind<B>, const typename L::config&> &&
+                        requires(typename L::template bind<B>& l, const tensor<float, B>& r,
+                                 const tensor<label_t, B>& labels, tensor<float, B>& dr, const pipeline::state<B>& st) {
+                            { l.value_and_grad(r, labels, dr, st) } -> std::convertible_to<double>;
+                        };
+
+/// The optimiser settings a self-training stage starts from: the DFC family's SGD (lr 0.1,
+/// momentum 0.9, METHODS.md §2.4) for optim::sgd, the optimiser's own defaults otherwise.
+template <class Optim>
+typename Optim::config self_train_optimiser_defaults() {
+    if constexpr (std::is_same_v<Optim, optim::sgd>)
+        return {.lr = 0.1, .momentum = 0.9};
+    else
+        return {};
+}
+
+/// Pseudo-label rule: leaves the argmax labels as they are (Kim 2020, Azad 2025).
 struct no_refinement {
     template <class B>
     void prepare(const pipeline::state<B>&, index_t /*classes*/) {}
@@ -79,39 +126,122 @@ private:
     std::vector<label_t> m_winner;
 };
 
-/// Training settings of the DFC family (defaults: Kim et al. 2020, demo.py).
+/// The stopping rules and reporting of a self-training run (defaults: Kim et al. 2020, demo.py).
 struct self_train_options {
     index_t max_iterations = 1000;       ///< maxIter
     index_t min_labels = 3;              ///< stop once the label count is <= this (0: never)
-    double lr = 0.1;                     ///< SGD learning rate
-    double momentum = 0.9;               ///< SGD momentum
-    double similarity_weight = 1.0;      ///< stepsize_sim, weight of CE against the pseudo-labels
-    double continuity_weight = 1.0;      ///< stepsize_con (mu); 0 disables the continuity loss
-    double scribble_weight = 0.5;        ///< stepsize_scr, weight of CE on scribbled pixels
     bool label_from_last_iteration = false;  ///< output the last training labelling instead of a fresh forward
     index_t progress_every = 10;         ///< progress callback period in iterations
+    /// Keep the softmax of the output response as pipeline::class_probabilities (q x H x W floats)
+    /// for a post-processing stage such as segment_graph_cut.
+    bool keep_probabilities = false;
 };
 
-/// The network, optimiser and workspaces of one self-training run.
-template <nn::LayerSpec Net, Backend B>
-class dfc_trainer {
+/// The DFC family's loss (Kim 2020 Eq. 5 and §2.6): w_sim CE against the pseudo-labels, plus
+/// w_con times the L1 continuity of the response, plus w_scr CE on scribbled pixels when
+/// scribbles are set (each CE a mean over its own pixels).
+struct dfc_loss {
+    struct config {
+        double similarity_weight = 1.0;  ///< stepsize_sim, weight of CE against the pseudo-labels
+        double continuity_weight = 1.0;  ///< stepsize_con (mu); 0 disables the continuity loss
+        double scribble_weight = 0.5;    ///< stepsize_scr, weight of CE on scribbled pixels
+    };
+
+    template <Backend B>
+    class bind {
+    public:
+        explicit bind(const config& cfg) : m_cfg(cfg) {
+            expects(cfg.similarity_weight >= 0 && cfg.continuity_weight >= 0 && cfg.scribble_weight >= 0 &&
+                        std::isfinite(cfg.similarity_weight) && std::isfinite(cfg.continuity_weight) &&
+                        std::isfinite(cfg.scribble_weight),
+                    "tessel::stages::dfc_loss", "loss weights must be finite and >= 0, got similarity ",
+                    cfg.similarity_weight, ", continuity ", cfg.continuity_weight, ", scribble ", cfg.scribble_weight);
+        }
+
+        /// Sets (or clears, with nullptr) the scribble targets: values are class ids < q, or
+        /// scribble_unlabelled. Checked against the response map at the next step.
+        void set_scribbles(const label_map* scribbles) { m_scribbles = scribbles; }
+
+        double value_and_grad(const tensor<float, B>& r, const tensor<label_t, B>& labels, tensor<float, B>& dr,
+                              const pipeline::state<B>& /*st*/) {
+            const loss::cross_entropy ce{};
+            double total = 0;
+            if (m_scribbles == nullptr) {
+                total += ce.value_and_grad(r, labels, dr, {.weight = m_cfg.similarity_weight});
+            } else {
+                prepare_scribble_targets(r, labels);
+                // Unscribbled pixels learn from the pseudo-labels, scribbled ones from the scribbles.
+                std::vector<label_t> u = labels.to_vector();
+                for (std::size_t i = 0; i < u.size(); ++i)
+                    if (m_scribble_mask[i]) u[i] = ce.ignore_index;
+                m_unscribbled.assign(labels.shape(), u.begin(), u.end());
+                total += ce.value_and_grad(r, m_unscribbled, dr, {.weight = m_cfg.similarity_weight});
+                total += ce.value_and_grad(r, m_scribble_targets, dr, {.weight = m_cfg.scribble_weight, .accumulate = true});
+            }
+            if (m_cfg.continuity_weight > 0)
+                total += loss::spatial_continuity{}.value_and_grad(r, dr,
+                                                                  {.weight = m_cfg.continuity_weight, .accumulate = true});
+            return total;
+        }
+
+    private:
+        void prepare_scribble_targets(const tensor<float, B>& r, const tensor<label_t, B>& labels) {
+            if (m_scribble_targets.numel() == labels.numel() && m_scribble_ready == m_scribbles) return;
+            constexpr auto where = "tessel::stages::self_train (scribbles)";
+            const label_map& s = *m_scribbles;
+            expects(r.dim(0) == 1, where, "scribbles need a single image, got a batch of ", r.dim(0));
+            expects(s.width() == r.dim(3) && s.height() == r.dim(2), where, "scribble map is ", s.width(), "x",
+                    s.height(), " but the image is ", r.dim(3), "x", r.dim(2));
+            std::vector<label_t> t(static_cast<std::size_t>(s.size()));
+            m_scribble_mask.assign(t.size(), 0);
+            for (index_t i = 0; i < s.size(); ++i) {
+                const label_t v = s.data()[i];
+                if (v == scribble_unlabelled) {
+                    t[static_cast<std::size_t>(i)] = loss::cross_entropy{}.ignore_index;
+                    continue;
+                }
+                expects(v >= 0 && v < r.dim(1), where, "scribble value ", v, " at pixel (", i % s.width(), ", ",
+                        i / s.width(), ") is not a class id below ", r.dim(1), " nor ", scribble_unlabelled,
+                        " (unlabelled); draw scribbles without antialiasing");
+                t[static_cast<std::size_t>(i)] = v;
+                m_scribble_mask[static_cast<std::size_t>(i)] = 1;
+            }
+            m_scribble_targets.assign(labels.shape(), t.begin(), t.end());
+            m_scribble_ready = m_scribbles;
+        }
+
+        config m_cfg;
+        tensor<label_t, B> m_unscribbled, m_scribble_targets;
+        std::vector<std::uint8_t> m_scribble_mask;
+        const label_map* m_scribbles = nullptr;
+        const label_map* m_scribble_ready = nullptr;
+    };
+};
+
+/// The network, loss, optimiser and workspaces of one self-training run.
+template <nn::LayerSpec Net, Backend B, class Loss = dfc_loss, class Optim = optim::sgd>
+    requires SelfTrainLoss<Loss, B> && optim::OptimizerSpec<Optim, B>
+class self_trainer {
 public:
     using net_type = typename Net::template bind<B, float>;
 
-    dfc_trainer(const typename Net::config& net_cfg, rng& init, const self_train_options& opt)
-        : m_net(net_cfg, init), m_opt(opt), m_sgd(m_net.parameters(), {.lr = opt.lr, .momentum = opt.momentum}) {
+    self_trainer(const typename Net::config& net_cfg, rng& init, const self_train_options& opt,
+                 const typename Loss::config& loss_cfg = {},
+                 const typename Optim::config& optim_cfg = self_train_optimiser_defaults<Optim>())
+        : m_net(net_cfg, init), m_opt(opt), m_loss(loss_cfg), m_optim(m_net.parameters(), optim_cfg) {
         constexpr auto where = "tessel::stages::self_train";
         expects(opt.max_iterations >= 0, where, "max_iterations must be >= 0, got ", opt.max_iterations);
         expects(opt.min_labels >= 0, where, "min_labels must be >= 0, got ", opt.min_labels);
-        expects(opt.similarity_weight >= 0 && opt.continuity_weight >= 0 && opt.scribble_weight >= 0, where,
-                "loss weights must be >= 0, got similarity ", opt.similarity_weight, ", continuity ",
-                opt.continuity_weight, ", scribble ", opt.scribble_weight);
         if constexpr (nn::SkipsInputGrad<net_type>) m_net.set_input_grad_needed(false);
     }
 
-    /// Sets (or clears, with an empty map) the scribble targets for the next steps: values are
-    /// class ids < q, or scribble_unlabelled. Checked against the response map at the first step.
-    void set_scribbles(const label_map* scribbles) { m_scribbles = scribbles; }
+    /// Passes user scribbles to the loss (which must support them); nullptr clears them.
+    void set_scribbles(const label_map* scribbles) {
+        if constexpr (requires { m_loss.set_scribbles(scribbles); })
+            m_loss.set_scribbles(scribbles);
+        else
+            expects(scribbles == nullptr, "tessel::stages::self_train", "this stage's loss does not take scribbles");
+    }
 
     struct step_result {
         index_t labels_before = 0;  ///< distinct argmax labels before refinement and the step
@@ -119,10 +249,11 @@ public:
     };
 
     /// One iteration on x ([N, 3, H, W]); `refine` edits the pseudo-labels in place.
-    template <class Refine>
+    template <PseudoLabelRule<B> Refine>
     step_result step(const tensor<float, B>& x, const pipeline::state<B>& st, Refine& refine) {
         m_ctx.training = true;
         const tensor<float, B>& r = m_net.forward(m_ctx, x);
+        m_last_response = nullptr;  // backward may reuse the output buffer
         step_result res;
         res.labels_before = ops::argmax_channels(r, m_labels, m_seen);
         if constexpr (!std::is_same_v<Refine, no_refinement>) {
@@ -132,9 +263,9 @@ public:
             }
             refine_labels(st, refine);
         }
-        res.loss = loss_and_grad(r);
+        res.loss = m_loss.value_and_grad(r, m_labels, m_dr, st);
         m_net.backward(m_ctx, m_dr);
-        m_sgd.step();
+        m_optim.step();
         return res;
     }
 
@@ -142,8 +273,19 @@ public:
     std::vector<label_t> predict(const tensor<float, B>& x, bool eval_bn = false) {
         m_ctx.training = !eval_bn;
         const tensor<float, B>& r = m_net.forward(m_ctx, x);
+        m_last_response = &r;
         ops::argmax_channels(r, m_labels, m_seen);
         return m_labels.to_vector();
+    }
+    /// Softmax over channels of the response of the last predict(), [q, H, W] on the host (the
+    /// first image of the batch).
+    [[nodiscard]] tensor<float, cpu_serial> last_probabilities() {
+        expects(m_last_response != nullptr, "tessel::stages::self_train", "no prediction since the last step");
+        const tensor<float, B>& p = m_softmax.forward(m_ctx, *m_last_response);
+        const index_t q = p.dim(1), H = p.dim(2), W = p.dim(3);
+        std::vector<float> host = p.to_vector();
+        host.resize(static_cast<std::size_t>(q * H * W));
+        return tensor<float, cpu_serial>(shape{q, H, W}, std::span<const float>(host));
     }
     /// The pseudo-labels of the last step (after refinement), on the host.
     [[nodiscard]] std::vector<label_t> last_labels() const { return m_labels.to_vector(); }
@@ -162,65 +304,23 @@ private:
         }
     }
 
-    double loss_and_grad(const tensor<float, B>& r) {
-        const loss::cross_entropy ce{};
-        double total = 0;
-        if (m_scribbles == nullptr) {
-            total += ce.value_and_grad(r, m_labels, m_dr, {.weight = m_opt.similarity_weight});
-        } else {
-            prepare_scribble_targets(r);
-            // Unscribbled pixels learn from the pseudo-labels, scribbled ones from the scribbles;
-            // each CE is a mean over its own subset (METHODS.md §2.6).
-            std::vector<label_t> u = m_labels.to_vector();
-            for (std::size_t i = 0; i < u.size(); ++i)
-                if (m_scribble_mask[i]) u[i] = ce.ignore_index;
-            m_unscribbled.assign(m_labels.shape(), u.begin(), u.end());
-            total += ce.value_and_grad(r, m_unscribbled, m_dr, {.weight = m_opt.similarity_weight});
-            total += ce.value_and_grad(r, m_scribble_targets, m_dr, {.weight = m_opt.scribble_weight, .accumulate = true});
-        }
-        if (m_opt.continuity_weight > 0)
-            total += loss::spatial_continuity{}.value_and_grad(r, m_dr,
-                                                              {.weight = m_opt.continuity_weight, .accumulate = true});
-        return total;
-    }
-
-    void prepare_scribble_targets(const tensor<float, B>& r) {
-        if (m_scribble_targets.numel() == m_labels.numel() && m_scribble_ready == m_scribbles) return;
-        constexpr auto where = "tessel::stages::self_train (scribbles)";
-        const label_map& s = *m_scribbles;
-        expects(r.dim(0) == 1, where, "scribbles need a single image, got a batch of ", r.dim(0));
-        expects(s.width() == r.dim(3) && s.height() == r.dim(2), where, "scribble map is ", s.width(), "x", s.height(),
-                " but the image is ", r.dim(3), "x", r.dim(2));
-        std::vector<label_t> t(static_cast<std::size_t>(s.size()));
-        m_scribble_mask.assign(t.size(), 0);
-        for (index_t i = 0; i < s.size(); ++i) {
-            const label_t v = s.data()[i];
-            if (v == scribble_unlabelled) {
-                t[static_cast<std::size_t>(i)] = loss::cross_entropy{}.ignore_index;
-                continue;
-            }
-            expects(v >= 0 && v < r.dim(1), where, "scribble value ", v, " at pixel (", i % s.width(), ", ",
-                    i / s.width(), ") is not a class id below ", r.dim(1), " nor ", scribble_unlabelled,
-                    " (unlabelled); draw scribbles without antialiasing");
-            t[static_cast<std::size_t>(i)] = v;
-            m_scribble_mask[static_cast<std::size_t>(i)] = 1;
-        }
-        m_scribble_targets.assign(m_labels.shape(), t.begin(), t.end());
-        m_scribble_ready = m_scribbles;
-    }
-
     net_type m_net;
     self_train_options m_opt;
-    optim::sgd::bind<B, float> m_sgd;
+    typename Loss::template bind<B> m_loss;
+    typename Optim::template bind<B, float> m_optim;
     nn::context<B> m_ctx;
-    tensor<label_t, B> m_labels, m_unscribbled, m_scribble_targets;
+    tensor<label_t, B> m_labels;
     tensor<float, B> m_dr;
-    std::vector<std::uint8_t> m_seen, m_scribble_mask;
+    std::vector<std::uint8_t> m_seen;
     std::vector<label_t> m_host_labels;
-    const label_map* m_scribbles = nullptr;
-    const label_map* m_scribble_ready = nullptr;
+    nn::softmax::bind<B, float> m_softmax;
+    const tensor<float, B>* m_last_response = nullptr;
     bool m_refine_prepared = false;
 };
+
+/// The DFC family's trainer: dfc_loss and SGD.
+template <nn::LayerSpec Net, Backend B>
+using dfc_trainer = self_trainer<Net, B>;
 
 /// Number of distinct values in a label vector.
 inline index_t count_distinct(std::vector<label_t> v) {
@@ -229,14 +329,18 @@ inline index_t count_distinct(std::vector<label_t> v) {
 }
 
 /// Pipeline stage: self-train Net on the state's image, write the final labels.
-///   reads:  state.input_tensor (and state.superpixels for superpixel_majority)
-///   writes: state.labels (raw channel indices 0..q-1), state.info.iterations,
+///   reads:  state.input_tensor (and whatever the rule and loss read, e.g. state.superpixels for
+///           superpixel_majority)
+///   writes: state.labels (raw channel indices 0..q-1), state.info.iterations, with
+///           keep_probabilities pipeline::class_probabilities,
 ///           state.info.values["final_loss"], ["labels_at_stop"]
-template <nn::LayerSpec Net, class Refine = no_refinement>
+template <nn::LayerSpec Net, class Refine = no_refinement, class Loss = dfc_loss, class Optim = optim::sgd>
 struct self_train {
     struct config {
         typename Net::config net{};
         self_train_options train{};
+        typename Loss::config loss{};
+        typename Optim::config optim = self_train_optimiser_defaults<Optim>();
         std::optional<label_map> scribbles{};  ///< Kim 2020 scribble mode (255 = unlabelled)
     };
 
@@ -252,7 +356,9 @@ struct self_train {
             expects(pixels >= 2, where, "the image has ", pixels,
                     " pixel; self-training needs at least 2 (batch norm takes its statistics over the pixels)");
             pipeline::stage_timer timer(st, "self_train");
-            dfc_trainer<Net, B> trainer(m_cfg.net, st.gen, m_cfg.train);
+            static_assert(PseudoLabelRule<Refine, B>, "self_train: Refine must model stages::PseudoLabelRule");
+            using trainer_type = self_trainer<Net, B, Loss, Optim>;
+            trainer_type trainer(m_cfg.net, st.gen, m_cfg.train, m_cfg.loss, m_cfg.optim);
             if (m_cfg.scribbles) trainer.set_scribbles(&*m_cfg.scribbles);
             Refine refine{};
 
@@ -261,7 +367,7 @@ struct self_train {
             index_t min_labels = opt.min_labels;
             if (m_cfg.scribbles) min_labels = count_scribble_classes(*m_cfg.scribbles);
             index_t it = 0;
-            typename dfc_trainer<Net, B>::step_result last;
+            typename trainer_type::step_result last;
             for (; it < opt.max_iterations; ++it) {
                 last = trainer.step(st.input_tensor, st, refine);
                 if (opt.progress_every > 0 && (it + 1) % opt.progress_every == 0)
@@ -276,6 +382,10 @@ struct self_train {
                                                                                  : trainer.predict(st.input_tensor);
             const index_t H = st.input_tensor.dim(2), W = st.input_tensor.dim(3);
             st.labels = label_map(W, H, std::move(out));
+            if (opt.keep_probabilities) {
+                if (opt.label_from_last_iteration && it > 0) (void)trainer.predict(st.input_tensor);
+                st.template data<pipeline::class_probabilities>().probabilities = trainer.last_probabilities();
+            }
             st.info.iterations = it;
             st.info.values["final_loss"] = last.loss;
             st.info.values["labels_at_stop"] = static_cast<double>(last.labels_before);
