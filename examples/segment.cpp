@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -78,7 +79,12 @@ struct options {
     int threads = 0;
     std::string backend = "cpu_omp";
     std::string reference_dir;  // reference-image mode of the presets that have one (kim2020)
+    bool keep_going = false;
+    std::vector<std::string> command_line;
 };
+
+/// Where labels go when --out is not given: a folder of tessel's own in the working directory.
+constexpr const char* default_out_folder = "tessel-out";
 
 std::string format_number(double v) {
     char buf[64];
@@ -345,15 +351,69 @@ std::vector<fs::path> collect_inputs(const std::vector<std::string>& args, bool&
     return files;
 }
 
-/// Where the output of kind `suffix` for input `stem` goes: `target` itself for a single input
-/// without folders, else `target/<stem><suffix>.png`.
-fs::path output_path(const std::string& target, bool many, const std::string& stem, const std::string& suffix) {
-    if (!many) return fs::path(target);
-    return fs::path(target) / (stem + suffix + ".png");
-}
+/// The files one input's results go to (empty: not written).
+struct planned_output {
+    fs::path labels, overlay;
+};
 
-void check_writable(const fs::path& p, bool force) {
-    ts::expects(force || !fs::exists(p), program, "'", p.string(), "' exists; pass --force to overwrite it");
+/// Decides every output path before any work and refuses what would surprise: writing to '-',
+/// a file name used as the folder of several inputs, an output that is an input, two inputs
+/// writing one file, an existing file without --force, a folder that cannot be written.
+/// Creates the folders it needs.
+std::vector<planned_output> plan_outputs(const options& o, const std::vector<fs::path>& inputs,
+                                         const std::vector<std::string>& stems, bool many) {
+    const std::string labels_target = o.out.empty() ? std::string(default_out_folder) : o.out;
+    const bool labels_in_folder = many || o.out.empty() || fs::is_directory(o.out);
+    const bool overlay_in_folder = many || (!o.overlay.empty() && fs::is_directory(o.overlay));
+    for (const std::string* t : {&o.out, &o.overlay, &o.json_path})
+        ts::expects(*t != "-", program, "'-': writing to standard output is not supported; name a file");
+    auto check_folder = [&](const std::string& target, const char* what) {
+        ts::expects(!fs::exists(target) || fs::is_directory(target), program, "with several inputs, ", what, " '",
+                    target, "' must be a folder");
+        ts::expects(fs::exists(target) || !is_image_file(target), program, "with several inputs, ", what,
+                    " must be a folder, but '", target, "' is named like an image file");
+    };
+    if (labels_in_folder && many) check_folder(labels_target, "--out");
+    if (!o.overlay.empty() && overlay_in_folder && many) check_folder(o.overlay, "--overlay");
+
+    std::vector<planned_output> plan(stems.size());
+    for (std::size_t i = 0; i < stems.size(); ++i) {
+        plan[i].labels = labels_in_folder ? fs::path(labels_target) / (stems[i] + ".png") : fs::path(labels_target);
+        if (!o.overlay.empty())
+            plan[i].overlay = overlay_in_folder ? fs::path(o.overlay) / (stems[i] + "_overlay.png") : fs::path(o.overlay);
+    }
+    // Every file that will be written, with the input it belongs to (the report: none).
+    std::vector<std::pair<fs::path, std::string>> writes;
+    for (std::size_t i = 0; i < plan.size(); ++i) {
+        const std::string who = i < inputs.size() ? inputs[i].string() : std::string("the demo image");
+        writes.emplace_back(plan[i].labels, who);
+        if (!plan[i].overlay.empty()) writes.emplace_back(plan[i].overlay, who);
+    }
+    if (!o.json_path.empty()) writes.emplace_back(fs::path(o.json_path), "the report");
+    auto same_file = [](const fs::path& a, const fs::path& b) {
+        std::error_code e1, e2;
+        return fs::weakly_canonical(a, e1) == fs::weakly_canonical(b, e2);
+    };
+    for (std::size_t k = 0; k < writes.size(); ++k) {
+        const fs::path& w = writes[k].first;
+        for (const auto& in : inputs)
+            ts::expects(!same_file(w, in), program, "'", w.string(), "' is an input; refusing to overwrite it (even with --force)");
+        for (std::size_t j = 0; j < k; ++j)
+            ts::expects(!same_file(w, writes[j].first), program, writes[j].second, " and ", writes[k].second,
+                        " would both write '", w.string(), "'; rename one or use separate folders");
+        ts::expects(o.force || !fs::exists(w), program, "'", w.string(), "' exists; pass --force to overwrite it");
+    }
+    // Folders: created now, and checked for writing, so that no run ends in "cannot write".
+    for (const auto& [w, who] : writes) {
+        fs::path dir = w.parent_path();
+        if (dir.empty()) dir = ".";
+        std::error_code ec;
+        fs::create_directories(dir, ec);
+        ts::expects(!ec, program, "cannot create the folder '", dir.string(), "' for '", w.string(), "': ", ec.message());
+        ts::expects(access(dir.c_str(), W_OK) == 0, program, "cannot write into '", dir.string(), "': ",
+                    std::strerror(errno));
+    }
+    return plan;
 }
 
 /// Runs preset P on backend B with the options of the registry.
@@ -431,11 +491,23 @@ private:
 class progress_printer {
 public:
     progress_printer(bool quiet) : m_quiet(quiet), m_tty(isatty(fileno(stderr)) != 0) {}
+    /// One error line, shown even with --quiet (the tool's own prefix, as main's).
+    void error(std::string_view what) {
+        if (m_open) std::fputs("\r\033[K", stderr);
+        m_open = false;
+        const std::string own = std::string(program) + ": ";
+        if (what.substr(0, own.size()) == own) what.remove_prefix(own.size());
+        std::fprintf(stderr, "%s: error: %.*s\n", program, static_cast<int>(what.size()), what.data());
+    }
     void set_prefix(std::string p) { m_prefix = std::move(p); }
     ts::pipeline::progress_fn callback() {
         if (m_quiet) return {};
         return [this](std::string_view stage, ts::index_t step, ts::index_t total, std::string_view msg) {
-            if (!m_tty && step % 100 != 0 && step != total) return;
+            // A terminal line is redrawn at most 10 times a second; a log gets a line every 2 s.
+            const auto now = std::chrono::steady_clock::now();
+            const double since = std::chrono::duration<double>(now - m_last).count();
+            if (step != total && since < (m_tty ? 0.1 : 2.0)) return;
+            m_last = now;
             std::fprintf(stderr, "%s%s %s %lld/%lld %.*s%s", m_tty ? "\r\033[K" : "", m_prefix.c_str(),
                          std::string(stage).c_str(), static_cast<long long>(step), static_cast<long long>(total),
                          static_cast<int>(msg.size()), msg.data(), m_tty ? "" : "\n");
@@ -453,6 +525,7 @@ public:
 private:
     bool m_quiet, m_tty, m_open = false;
     std::string m_prefix;
+    std::chrono::steady_clock::time_point m_last{};
 };
 
 /// Refuses an image whose run would not fit in this machine's memory (it would otherwise be
@@ -478,58 +551,67 @@ int segment_all(const options& o, option_registry& registry) {
     const bool many = any_folder || files.size() > 1;
     ts::expects(!demo || o.reference_dir.empty(), program, "--reference-dir needs input images to apply the network to");
 
-    // Refuse to overwrite before doing any work.
     std::vector<std::string> stems;
     for (const auto& f : files) stems.push_back(f.stem().string());
     if (demo) stems.push_back("demo");
-    for (const auto& [target, suffix] : {std::pair{o.out, std::string()}, std::pair{o.overlay, std::string("_overlay")}}) {
-        if (target.empty()) continue;
-        if (many) {
-            ts::expects(!fs::exists(target) || fs::is_directory(target), program, "with several inputs, '", target,
-                        "' must be a folder");
-            fs::create_directories(target);
-        }
-        for (const auto& st : stems) check_writable(output_path(target, many, st, suffix), o.force);
-    }
-    if (!o.json_path.empty()) check_writable(o.json_path, o.force);
+    const std::vector<planned_output> plan = plan_outputs(o, files, stems, many);
 
     progress_printer printer(o.quiet);
-    json report = {{"tessel_version", TESSEL_VERSION_STRING}, {"method", o.method}, {"seed", o.seed},
-                   {"backend", B::name}, {"threads", ts::num_threads(B{})}, {"images", json::array()}};
+    if (o.out.empty()) printer.line(std::string("no --out given: writing label maps to ") + default_out_folder + "/");
+    json report = {{"tessel_version", TESSEL_VERSION_STRING}, {"command_line", o.command_line}, {"method", o.method},
+                   {"seed", o.seed}, {"backend", B::name}, {"threads", ts::num_threads(B{})},
+                   {"parameters", run.parameters()}, {"images", json::array()}};
+    auto write_report = [&] {
+        if (o.json_path.empty()) return;
+        std::ofstream f(o.json_path);
+        ts::expects(static_cast<bool>(f), program, "cannot open '", o.json_path, "' for writing");
+        f << report.dump(2) << "\n";
+    };
     if (run.reference_mode()) {
         printer.line("training on the reference images in " + o.reference_dir);
         run.fit_reference(printer.callback());
     }
     const std::size_t n = demo ? 1 : files.size();
+    std::size_t failed = 0;
     for (std::size_t i = 0; i < n; ++i) {
         const std::string name = demo ? "built-in demo image" : files[i].string();
-        if (!demo) check_fits_in_memory(o, run, files[i]);
-        const ts::image<std::uint8_t> img = demo ? demo_image() : ts::io::read_image(files[i]);
-        printer.set_prefix("[" + std::to_string(i + 1) + "/" + std::to_string(n) + "] " + name + ":");
-        auto r = run.run(img, printer.callback());
-        if (!o.out.empty()) ts::io::write_label_png(output_path(o.out, many, stems[i], ""), r.labels);
-        if (!o.overlay.empty()) {
-            const auto pic = o.overlay_style == "blend" ? ts::io::blend_overlay(img, r.labels)
-                             : o.overlay_style == "colour" ? ts::io::colorize(r.labels)
-                                                           : ts::io::boundary_overlay(img, r.labels);
-            ts::io::write_png(output_path(o.overlay, many, stems[i], "_overlay"), pic);
+        try {
+            if (!demo) check_fits_in_memory(o, run, files[i]);
+            const ts::image<std::uint8_t> img = demo ? demo_image() : ts::io::read_image(files[i]);
+            printer.set_prefix("[" + std::to_string(i + 1) + "/" + std::to_string(n) + "] " + name + ":");
+            auto r = run.run(img, printer.callback());
+            ts::io::write_label_png(plan[i].labels, r.labels);
+            if (!plan[i].overlay.empty()) {
+                const auto pic = o.overlay_style == "blend" ? ts::io::blend_overlay(img, r.labels)
+                                 : o.overlay_style == "colour" ? ts::io::colorize(r.labels)
+                                                               : ts::io::boundary_overlay(img, r.labels);
+                ts::io::write_png(plan[i].overlay, pic);
+            }
+            json outputs = {{"labels", plan[i].labels.string()}};
+            if (!plan[i].overlay.empty()) outputs["overlay"] = plan[i].overlay.string();
+            json entry = {{"input", name}, {"status", "ok"}, {"outputs", outputs}, {"width", img.width()},
+                          {"height", img.height()}, {"segments", r.info.num_segments}, {"iterations", r.info.iterations},
+                          {"seconds", r.info.seconds}, {"values", r.info.values}};
+            report["images"].push_back(entry);
+            char buf[256];
+            std::snprintf(buf, sizeof buf, "[%zu/%zu] %s: %lld segments, %lld iterations, %.2f s", i + 1, n,
+                          name.c_str(), static_cast<long long>(r.info.num_segments),
+                          static_cast<long long>(r.info.iterations), r.info.seconds["total"]);
+            printer.line(buf);
+        } catch (const std::exception& e) {
+            // The report keeps what was done, and says what failed, in either mode.
+            report["images"].push_back({{"input", name}, {"status", "error"}, {"error", e.what()}});
+            if (!o.keep_going) {
+                write_report();
+                throw;
+            }
+            ++failed;
+            printer.error(e.what());
         }
-        json entry = {{"input", name}, {"width", img.width()}, {"height", img.height()},
-                      {"segments", r.info.num_segments}, {"iterations", r.info.iterations},
-                      {"seconds", r.info.seconds}, {"values", r.info.values}, {"parameters", run.parameters()}};
-        report["images"].push_back(entry);
-        char buf[256];
-        std::snprintf(buf, sizeof buf, "[%zu/%zu] %s: %lld segments, %lld iterations, %.2f s", i + 1, n, name.c_str(),
-                      static_cast<long long>(r.info.num_segments), static_cast<long long>(r.info.iterations),
-                      r.info.seconds["total"]);
-        printer.line(buf);
     }
-    if (!o.json_path.empty()) {
-        std::ofstream f(o.json_path);
-        ts::expects(static_cast<bool>(f), program, "cannot open '", o.json_path, "' for writing");
-        f << report.dump(2) << "\n";
-    }
-    return 0;
+    report["failed"] = failed;
+    write_report();
+    return failed == 0 ? 0 : 1;
 }
 
 }  // namespace
@@ -548,7 +630,8 @@ int main(int argc, char** argv) {
     });
     app.add_option("-m,--method", o.method, method_help)->check(CLI::IsMember(method_names))->capture_default_str();
     app.add_option("--seed", o.seed, "Seed of every random choice (weights, sampling)")->capture_default_str();
-    app.add_option("-o,--out", o.out, "Label map PNG (a folder when there are several inputs)");
+    app.add_option("-o,--out", o.out, std::string("Label map PNG (a folder when there are several inputs; default: ") +
+                                          default_out_folder + "/<stem>.png)");
     app.add_option("--overlay", o.overlay, "Picture of the segmentation PNG (a folder when there are several inputs)");
     app.add_option("--overlay-style", o.overlay_style, "boundary: boundaries on the photo; blend: colours blended; "
                                                        "colour: one colour per segment")
@@ -557,6 +640,8 @@ int main(int argc, char** argv) {
     app.add_option("--json", o.json_path, "Report: parameters, seed, segment counts, iterations, timings");
     app.add_flag("-f,--force", o.force, "Overwrite existing output files");
     app.add_flag("-q,--quiet", o.quiet, "No progress on stderr");
+    app.add_flag("--keep-going", o.keep_going, "Go on past an image that fails; the report records it and the "
+                                              "exit status is 1 at the end");
     app.add_option("--threads", o.threads, "CPU threads for cpu_omp (default: OpenMP's)")->check(integer_in(1, 1024));
     app.add_option("--backend", o.backend, "Backend")->check(CLI::IsMember({"cpu_omp", "cpu_serial"}))->capture_default_str();
 
@@ -566,6 +651,7 @@ int main(int argc, char** argv) {
     option_registry registry;
     registry.add_to(app);
 
+    o.command_line.assign(argv, argv + argc);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -130,7 +130,7 @@ struct grapl_config {
     index_t feature_dim = 0;
     /// affinity == callback: w(i, j) for patches i < j (finite, >= 0).
     std::function<double(index_t, index_t)> affinity_fn{};
-    index_t progress_every = 10;
+    index_t progress_every = 1;  ///< progress callback period in steps (the caller throttles)
 };
 
 /// Steps of round x (0-based) of n rounds.

@@ -131,7 +131,7 @@ struct self_train_options {
     index_t max_iterations = 1000;       ///< maxIter
     index_t min_labels = 3;              ///< stop once the label count is <= this (0: never)
     bool label_from_last_iteration = false;  ///< output the last training labelling instead of a fresh forward
-    index_t progress_every = 10;         ///< progress callback period in iterations
+    index_t progress_every = 1;          ///< progress callback period in iterations (the caller throttles)
     /// Keep the softmax of the output response as pipeline::class_probabilities (q x H x W floats)
     /// for a post-processing stage such as segment_graph_cut.
     bool keep_probabilities = false;
