@@ -39,11 +39,50 @@ namespace {
 
 struct options {
     fs::path gt_dir, pred_dir, json_path, bsr_out;
-    bool force = false, binary = false, exact = false, quiet = false;
+    bool force = false, binary = false, exact = false, quiet = false, force_protocol = false;
+    std::string ids;  // comma list or a file of ids (one per line, or index.txt lines)
     std::vector<std::string> protocols;
     std::string polarity = "as-given", dfc_mode = "all";
     int ignore_label = 0;
 };
+
+/// The ids to evaluate: every image of the set, or those named by --ids (a file of ids, one per
+/// line with anything after the first word ignored, as in index.txt; or a comma-separated list).
+std::vector<std::size_t> selected_images(const tessel::data::bsds_dataset& set, const std::string& ids) {
+    std::vector<std::size_t> all(set.size());
+    for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
+    if (ids.empty()) return all;
+    std::vector<std::string> wanted;
+    if (fs::is_regular_file(ids)) {
+        std::ifstream f(ids);
+        std::string line;
+        while (std::getline(f, line)) {
+            std::istringstream ls(line);
+            std::string id;
+            if (ls >> id) wanted.push_back(id);
+        }
+    } else {
+        std::istringstream ls(ids);
+        std::string id;
+        while (std::getline(ls, id, ','))
+            if (!id.empty()) wanted.push_back(id);
+    }
+    tessel::expects(!wanted.empty(), "tessel-evaluate", "--ids '", ids, "' names no image");
+    std::vector<std::size_t> out;
+    for (const auto& w : wanted) {
+        std::size_t k = 0;
+        while (k < set.size() && set[k].id != w) ++k;
+        tessel::expects(k < set.size(), "tessel-evaluate", "--ids: image ", w, " is not in the ground truth");
+        out.push_back(k);
+    }
+    return out;
+}
+
+/// Number of distinct labels of a map.
+std::size_t distinct_labels(const label_map& m) {
+    std::set<tessel::label_t> seen(m.values().begin(), m.values().end());
+    return seen.size();
+}
 
 // One named per-image score family: [image][setting] values, plus its direction.
 struct score_table {
@@ -81,6 +120,17 @@ private:
     bool m_on, m_tty;
 };
 
+/// The score of each protocol that a one-number summary quotes (README, docs/results.md, JSON).
+std::string headline_score(const std::string& protocol) {
+    if (protocol == "bsr") return "covering (GT by seg)";
+    if (protocol == "grapl") return "weighted_jaccard_sklearn";
+    if (protocol == "dfc") return "average_mIOU (segment-pooled)";
+    if (protocol == "foreground") return "iou";
+    if (protocol == "bde") return "bde_pixels (lower is better)";
+    if (protocol == "clustering") return "nmi";
+    return {};
+}
+
 int run(const options& o) {
     constexpr std::string_view where = "tessel-evaluate";
     std::error_code ec;
@@ -101,6 +151,7 @@ int run(const options& o) {
                                                               : mt::dfc_gt_mode::all;
 
     const tessel::data::bsds_dataset set(o.gt_dir);
+    const std::vector<std::size_t> sel = selected_images(set, o.ids);
     std::size_t T = 0;
     std::vector<mt::bsr_image_stats> bsr_stats;
     std::vector<std::vector<mt::dfc_image_scores>> dfc;  // [setting][image]
@@ -117,10 +168,10 @@ int run(const options& o) {
     };
     json images = json::array();
     int flipped_masks = 0;
-    progress bar(set.size(), o.quiet);
+    progress bar(sel.size(), o.quiet);
 
-    for (std::size_t i = 0; i < set.size(); ++i) {
-        const auto& item = set[i];
+    for (std::size_t i = 0; i < sel.size(); ++i) {
+        const auto& item = set[sel[i]];
         const auto pred_paths = tessel::data::find_predictions(o.pred_dir, item.id);
         tessel::expects(!pred_paths.empty(), where, "missing prediction for image ", item.id, ": expected '",
                         (o.pred_dir / (item.id + ".png")).string(), "' or '",
@@ -130,13 +181,27 @@ int run(const options& o) {
             dfc.resize(T);
         }
         tessel::expects(pred_paths.size() == T, where, "image ", item.id, " has ", pred_paths.size(),
-                        " prediction settings but image ", set[0].id, " has ", T,
+                        " prediction settings but image ", set[sel[0]].id, " has ", T,
                         "; every image needs the same family <id>_seg0..", T - 1, ".png");
-        std::vector<label_map> gts = set.load_ground_truths(i);
+        std::vector<label_map> gts = set.load_ground_truths(sel[i]);
         std::vector<label_map> segs;
         for (const auto& p : pred_paths) {
             segs.push_back(tessel::io::read_label_png(p));
             check_same_size(segs.back(), p, gts.front(), item.ground_truths.front());
+        }
+        // A protocol that does not fit the data gives a number that means nothing: refuse it.
+        if (!o.force_protocol) {
+            if (proto.count("foreground") && !o.binary)
+                for (std::size_t k = 0; k < gts.size(); ++k)
+                    tessel::expects(distinct_labels(gts[k]) <= 2, where, "the foreground protocol needs binary masks, but '",
+                                    item.ground_truths[k].string(), "' has ", distinct_labels(gts[k]),
+                                    " labels; pass --binary to treat every non-zero label as foreground, or "
+                                    "--force-protocol");
+            if (o.binary)
+                for (std::size_t t = 0; t < segs.size(); ++t)
+                    tessel::expects(distinct_labels(segs[t]) <= 2, where, "--binary treats every non-zero segment as "
+                                    "foreground, but '", pred_paths[t].string(), "' has ", distinct_labels(segs[t]),
+                                    " segments; predict a mask, or pass --force-protocol");
         }
         if (o.binary) {
             for (auto& g : gts) tessel::data::binarize(g);
@@ -216,16 +281,27 @@ int run(const options& o) {
     // ---- aggregate and print -------------------------------------------------------------------
     json agg;
     std::ostringstream out;
-    out << "tessel-evaluate: " << set.size() << " images, " << T << (T == 1 ? " setting" : " settings")
+    out << "tessel-evaluate: " << sel.size() << " images, " << T << (T == 1 ? " setting" : " settings")
         << " per image (ground truth " << o.gt_dir.string() << ", predictions " << o.pred_dir.string() << ")\n";
     out << "conventions: VoI in bits; BSR covering = covering of the GT by the segmentation, pooled over GTs and images;"
            " other scores: mean over an image's GTs, then over images\n\n";
     char line[256];
-    std::snprintf(line, sizeof line, "%-12s %-30s %12s %6s %12s %12s\n", "protocol", "score", "ODS", "t", "OIS", "Best");
+    // One setting per image: ODS, OIS and Best are all the one value, so the table has one column.
+    if (T > 1)
+        std::snprintf(line, sizeof line, "  %-12s %-36s %12s %6s %12s %12s\n", "protocol", "score", "ODS", "t", "OIS",
+                      "Best");
+    else
+        std::snprintf(line, sizeof line, "  %-12s %-36s %12s\n", "protocol", "score", "value");
     out << line;
     auto row = [&](const std::string& p, const std::string& n, double ods, std::size_t t, double ois, double best) {
-        std::snprintf(line, sizeof line, "%-12s %-30s %12s %6zu %12s %12s\n", p.c_str(), n.c_str(), fmt(ods).c_str(),
-                      t + 1, T > 1 && !std::isnan(ois) ? fmt(ois).c_str() : "-", std::isnan(best) ? "-" : fmt(best).c_str());
+        const bool headline = n == headline_score(p);
+        if (T > 1)
+            std::snprintf(line, sizeof line, "%c %-12s %-36s %12s %6zu %12s %12s\n", headline ? '*' : ' ', p.c_str(),
+                          n.c_str(), fmt(ods).c_str(), t + 1, !std::isnan(ois) ? fmt(ois).c_str() : "-",
+                          std::isnan(best) ? "-" : fmt(best).c_str());
+        else
+            std::snprintf(line, sizeof line, "%c %-12s %-36s %12s\n", headline ? '*' : ' ', p.c_str(), n.c_str(),
+                          fmt(ods).c_str());
         out << line;
     };
     const double none = std::nan("");
@@ -238,7 +314,7 @@ int run(const options& o) {
             none);
         json per_image = json::array();
         for (std::size_t i = 0; i < r.images.size(); ++i)
-            per_image.push_back({{"id", set[i].id}, {"best_setting", r.images[i].best_setting + 1},
+            per_image.push_back({{"id", set[sel[i]].id}, {"best_setting", r.images[i].best_setting + 1},
                                  {"covering", r.images[i].covering},
                                  {"reverse_covering_pooled", r.images[i].reverse_covering}});
         agg["bsr"] = {{"rounded_like_reference", !o.exact},
@@ -263,7 +339,8 @@ int run(const options& o) {
     for (const auto& key : order) {
         const auto& tab = tables.at(key);
         const auto r = mt::ods_ois(tab.values, tab.higher_is_better);
-        row(tab.protocol, tab.name, r.ods, static_cast<std::size_t>(r.ods_setting), r.ois, none);
+        row(tab.protocol, tab.higher_is_better ? tab.name : tab.name + " (lower is better)", r.ods,
+            static_cast<std::size_t>(r.ods_setting), r.ois, none);
         agg[tab.protocol][tab.name] = {{"ods", r.ods}, {"ods_setting", r.ods_setting + 1}, {"ois", r.ois},
                                        {"per_setting", r.per_setting}};
     }
@@ -285,11 +362,16 @@ int run(const options& o) {
         agg["foreground"]["flipped_masks"] = flipped_masks;
     }
     if (proto.count("grapl")) agg["grapl"]["ignore_label"] = o.ignore_label;
-    out << "\nnotes: t is the 1-based setting of the ODS; OIS picks each image's best setting independently per"
-           " score.\n";
+    for (const auto& p : proto)
+        if (agg.contains(p)) agg[p]["headline"] = headline_score(p);
+    out << "\nnotes: * marks each protocol's headline score (the one docs/results.md and the README quote).";
+    if (T > 1) out << " t is the 1-based setting of the ODS; OIS picks each image's best setting independently per score.";
+    out << "\n";
     if (proto.count("grapl"))
-        out << "grapl: Hungarian one-to-one matching per GT; weighted_jaccard_torchmetrics ignores GT label "
-            << o.ignore_label << " (GraPL's reported mIoU); miou_gt_classes is the textbook mIoU\n";
+        out << "grapl: Hungarian one-to-one matching per GT; weighted_jaccard_sklearn is the score the GraPL paper "
+               "reports as mIoU (docs/results.md); weighted_jaccard_torchmetrics (GraPL's code since 2024-02) ignores "
+               "GT label "
+            << o.ignore_label << "; miou_gt_classes is the textbook mIoU\n";
     if (proto.count("dfc"))
         out << "dfc: many-to-one best IoU per GT segment, GT mode '" << o.dfc_mode
             << "'; image_max_miou = best annotation per image, average_mIOU pools all GT segments\n";
@@ -305,6 +387,7 @@ int run(const options& o) {
         json doc = {{"tool", "tessel-evaluate"},
                     {"ground_truth", o.gt_dir.string()},
                     {"predictions", o.pred_dir.string()},
+                    {"ids", o.ids},
                     {"settings", T},
                     {"conventions",
                      {{"voi_base", 2},
@@ -328,7 +411,7 @@ int main(int argc, char** argv) {
         "tessel-evaluate: score segmentations against human annotations.\n"
         "Ground truth: DIR/<id>_gt<k>.png (BSDS layout). Predictions: DIR/<id>.png, or DIR/<id>_seg<t>.png "
         "(t = 0..T-1) for T settings per image, which gives ODS/OIS/Best.\n"
-        "Example: tessel-evaluate --gt data/bsr_golden/gt --pred data/bsr_golden/segs --json out.json"};
+        "Example: tessel-evaluate --gt my_dataset/gt --pred my_results --protocol bsr,grapl --json scores.json"};
     options o;
     app.add_option("--gt", o.gt_dir, "folder of <id>_gt<k>.png ground truths (index.txt optional)")->required();
     app.add_option("--pred", o.pred_dir, "folder of <id>.png or <id>_seg<t>.png predictions")->required();
@@ -356,6 +439,11 @@ int main(int argc, char** argv) {
                    "BSR: also write eval_RI_VOI.txt, eval_RI_VOI_thr.txt, eval_cover.txt, eval_cover_th.txt, "
                    "eval_cover_img.txt (%10g columns, diffable with the reference) into this folder");
     app.add_flag("--quiet,-q", o.quiet, "no progress on stderr");
+    app.add_option("--ids", o.ids, "evaluate only these images: a comma-separated list of ids, or a file with one id "
+                                   "per line (index.txt lines work)");
+    app.add_flag("--force-protocol", o.force_protocol,
+                 "score even where the protocol does not fit the data (foreground IoU on multi-label ground "
+                 "truth, --binary on many-segment predictions)");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

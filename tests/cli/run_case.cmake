@@ -4,6 +4,8 @@
 #   -DERROR_REGEX=...          (fail) what the line must say
 #   -DWORK_DIR=...             a scratch folder, emptied first; the command runs inside it
 #   -DSETUP=...                optional list of "text:<file>:<content>": files written first
+#   -DPRE="prog;arg;&&;prog;arg"  optional commands run (in WORK_DIR) before the case, "&&" between
+#                              them; each must succeed
 #   -DEXPECT_FILES="a;b"       files that must exist afterwards (in either mode)
 #   -DEXPECT_CONTENT="f|regex"  optional: file f (after the run) must match regex
 #   -DEXPECT_STDOUT_REGEX=...  optional regex on stdout
@@ -20,6 +22,20 @@ foreach(step IN LISTS SETUP)
   endif()
   if(kind STREQUAL "text")
     file(WRITE ${WORK_DIR}/${a} "${b}")
+  endif()
+endforeach()
+set(pre_cmd "")
+foreach(tok IN LISTS PRE ITEMS "&&")
+  if(tok STREQUAL "&&")
+    if(pre_cmd)
+      execute_process(COMMAND ${pre_cmd} WORKING_DIRECTORY ${WORK_DIR} RESULT_VARIABLE prc ERROR_VARIABLE perr)
+      if(NOT prc EQUAL 0)
+        message(FATAL_ERROR "preparation '${pre_cmd}' failed (${prc}): ${perr}")
+      endif()
+    endif()
+    set(pre_cmd "")
+  else()
+    list(APPEND pre_cmd "${tok}")
   endif()
 endforeach()
 execute_process(COMMAND ${COMMAND} WORKING_DIRECTORY ${WORK_DIR}
