@@ -624,6 +624,7 @@ private:
         for (index_t i = 0; i < n; ++i) m_targets[static_cast<std::size_t>(i * K + labels[static_cast<std::size_t>(i)])] = 1.0f;
         m_state->info.values["graph_edges"] = static_cast<double>(r.edges);
         m_state->info.values["energy_round_" + std::to_string(round)] = r.final_energy;
+        m_state->info.values["graph_moves_round_" + std::to_string(round)] = static_cast<double>(r.moves_tried);
         notify("grapl_graph_cut", round + 1, m_cfg.rounds - 1, "energy " + std::to_string(r.final_energy));
     }
 

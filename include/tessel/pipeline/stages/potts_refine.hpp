@@ -30,6 +30,8 @@ struct potts_refine_result {
     double initial_energy = 0;  ///< energy of the starting labelling, in the solver's units
     double final_energy = 0;
     index_t edges = 0;
+    int cycles = 0;       ///< solver cycles (when the solver reports move_stats)
+    int moves_tried = 0;  ///< max-flow moves solved: K per cycle for expansion, K(K-1)/2 for swap
 };
 
 /// The energy the refinement minimises: data costs (sites x labels) and the scaled graph.
@@ -92,6 +94,10 @@ struct potts_refine {
         r.initial_energy = total_energy(e, p.graph, std::span<const label_t>(labels.data(), labels.size()));
         r.final_energy = static_cast<double>(solver.minimize(e, p.graph, labels));
         r.edges = p.graph.num_arcs() / 2;
+        if constexpr (requires { solver.stats().moves_tried; }) {
+            r.cycles = solver.stats().cycles;
+            r.moves_tried = solver.stats().moves_tried;
+        }
         return r;
     }
 };
