@@ -1,7 +1,10 @@
 // grapl_bench: the whole GraPL preset (methods/grapl.hpp, defaults) on one 481 x 321 BSDS500
 // image, cpu_omp with 2 threads. Prints one JSON line with the time per image and the shares of
 // CNN training, graph cuts and dense inference. The first id of val/index.txt is used; without
-// the data folder a synthetic 481 x 321 scene stands in (and the line says so).
+// the data folder a synthetic 481 x 321 scene stands in (and the line says so). Then the PyTorch
+// peer (../shared/peers/grapl_torch.py: the same CNN training and dense predictions, about 95% of
+// the work timed here) runs with the class count the preset chose for this image, and the line
+// adds ratio_to_pytorch = seconds / the peer's seconds_per_image.
 #include <omp.h>
 
 #include <chrono>
@@ -9,6 +12,7 @@
 #include <fstream>
 #include <string>
 
+#include "peer.hpp"
 #include "support/synthetic.hpp"
 #include "tessel/io/image.hpp"
 #include "tessel/methods/grapl.hpp"
@@ -42,11 +46,15 @@ int main(int argc, char** argv) {
         if (s < best) best = s, rep = method.last_report();
     }
     auto share = [&](const char* k) { return rep.seconds.count(k) ? rep.seconds.at(k) / best : 0.0; };
+    const auto classes = static_cast<long long>(rep.values.count("classes") ? rep.values.at("classes") : 17.0);
+    const auto peer = ts::bench::run_peer(std::string(TESSEL_BENCH_PEERS_DIR) + "/grapl_torch.py",
+                                          "--threads 2 --classes " + std::to_string(classes), "seconds_per_image");
+    const std::string peer_fields = ts::bench::peer_fields(best, peer, "peer_seconds_per_image");
     std::printf("{\"bench\":\"grapl_image\",\"seconds\":%.4f,\"seconds_per_image\":%.4f,\"cnn_training_share\":%.3f,"
                 "\"graph_cut_share\":%.3f,\"inference_share\":%.3f,\"initialisation_share\":%.3f,\"segments\":%lld,"
-                "\"training_steps\":%lld,\"threads\":2,\"image\":\"%s\"%s}\n",
+                "\"training_steps\":%lld,\"classes\":%lld,\"threads\":2,\"image\":\"%s\"%s%s}\n",
                 best, best, share("cnn_training"), share("graph_cut"), share("inference"), share("initialisation"),
-                static_cast<long long>(out.count_labels()), static_cast<long long>(rep.iterations), source.c_str(),
-                note.c_str());
+                static_cast<long long>(out.count_labels()), static_cast<long long>(rep.iterations), classes, source.c_str(),
+                note.c_str(), peer_fields.c_str());
     return 0;
 }
