@@ -97,11 +97,13 @@ inline vfloat select(vuint mask, vfloat v) { return simd::select(mask, v, vfloat
 /// multiple of the vector width), planes `plane` floats apart with `lead` zero floats before row 0 (space for
 /// the negative offsets of a transposed conv) and, after the last row, `trail_rows` zero rows plus
 /// room for a vector load that starts `overflow` floats past the end of the last row (a k-wide
-/// kernel reads k - 1 floats past a row).
+/// kernel reads k - 1 floats past a row). Rows hold at least `min_row` floats, so that the tiles of
+/// a patch's layers can share one stride (conv_backward_weight needs that).
 struct tile {
     index_t h = 0, w = 0, stride = 0, lead = 0, plane = 0;
-    static tile make(index_t h, index_t w, index_t lead_rows = 0, index_t trail_rows = 0, index_t overflow = lanes) {
-        tile t{h, w, round_up(w, lanes), 0, 0};
+    static tile make(index_t h, index_t w, index_t lead_rows = 0, index_t trail_rows = 0, index_t overflow = lanes,
+                     index_t min_row = 0) {
+        tile t{h, w, round_up(std::max(w, min_row), lanes), 0, 0};
         t.lead = lead_rows > 0 ? lead_rows * t.stride + lanes : 0;
         t.plane = t.lead + (h + trail_rows) * t.stride + round_up(overflow, lanes) + lanes;
         return t;
@@ -205,8 +207,11 @@ inline void conv_backward_data(const float* dout, const tile& to, index_t cout, 
         cin, [&]<int CB>(index_t c) { conv_backward_data_block<CB>(dout, to, cout, w, cin, c, din, ti); });
 }
 
-/// Weight gradient of a 3x3 valid conv into per-lane accumulators acc[o][c][tap][16]:
+/// Weight gradient of a 3x3 valid conv into per-lane accumulators acc[o][c][tap][lanes]:
 /// += dout[o][q] in[c][q + tap offset] over the output rows; dout is zero at throw-away lanes.
+/// Output and input positions are the same offset q, so both tiles must have the same stride
+/// (with 16 or 8 lanes a patch's 16-, 14- and 12-float rows all round up to 16; with 4 they would
+/// not, hence tile::make's min_row).
 /// OneVectorRows (rows of one vector: stride == lanes, e.g. 16-px patches with AVX-512): the input
 /// vector of tap (dy, dx) at output row q is the one of tap (dy - 1, dx) at row q + 1, so a
 /// rolling window of 3 rows x 3 shifts needs 3 new loads per row instead of 9; it is used only
@@ -549,8 +554,8 @@ private:
         m_n = N;
         m_train = train;
         m_jobs = std::min<index_t>(N, 8);
-        m_t0 = tile::make(p, p), m_t1 = tile::make(p - 2, p - 2), m_t2 = tile::make(p - 4, p - 4);
-        m_t2lead = tile::make(p - 4, p - 4, 2, 2);
+        m_t0 = tile::make(p, p), m_t1 = tile::make(p - 2, p - 2, 0, 0, L, p), m_t2 = tile::make(p - 4, p - 4, 0, 0, L, p);
+        m_t2lead = tile::make(p - 4, p - 4, 2, 2, L, p);
         m_mask1 = grapl_detail::column_masks(m_t1), m_mask2 = grapl_detail::column_masks(m_t2);
         auto grow = [](std::vector<float>& v, index_t n) {
             if (static_cast<index_t>(v.size()) < n) v.assign(static_cast<std::size_t>(n), 0.0f);
