@@ -3,6 +3,7 @@
 // peer's from the same run on the same machine. The interpreter is the first of
 // $TESSEL_PEER_PYTHON, python3 and /usr/bin/python3 that can import torch: Debian's python3-torch
 // lives in the system interpreter, which a pyenv or venv python3 earlier on PATH does not see.
+// TESSEL_PEER_PYTHON=none skips the peer (tuning runs).
 #pragma once
 #include <sys/wait.h>
 
@@ -40,7 +41,12 @@ inline std::string quoted(const std::string& s) {
 /// The interpreter to run peers with, or "" and a reason.
 inline std::string peer_python(std::string& reason) {
     std::vector<std::string> candidates;
-    if (const char* env = std::getenv("TESSEL_PEER_PYTHON"); env && *env) candidates.emplace_back(env);
+    const char* env = std::getenv("TESSEL_PEER_PYTHON");
+    if (env && std::string(env) == "none") {
+        reason = "TESSEL_PEER_PYTHON=none";
+        return "";
+    }
+    if (env && *env) candidates.emplace_back(env);
     candidates.emplace_back("python3");
     candidates.emplace_back("/usr/bin/python3");
     bool any_python = false;
