@@ -21,7 +21,6 @@
 // cpu_omp).
 #pragma once
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -48,8 +47,9 @@ using simd::vfloat;
 using simd::vuint;
 
 // Register blocking. A direct conv keeps conv_rows x conv_channels accumulators, conv_rows input
-// vectors and one broadcast weight live: 8 x 2 + 3 = 19 of 32 registers, 4 x 2 + 3 = 11 of 16
-// (8 x 2 on 16 registers spilled: 40 s per image on Zen 2, issue 11).
+// vectors and one broadcast weight live: 8 x 2 + 3 = 19 of 32 registers, 4 x 2 + 3 = 11 of 16.
+// (Issue 11: fixed 64-byte vectors and 8 x 2 blocks on AVX2 meant 32 ymm accumulators, which
+// spilled; 40 s per image on Zen 2.)
 inline constexpr int conv_rows = 2;
 inline constexpr int conv_channels = simd::vector_registers >= 32 ? 8 : 4;
 // The weight gradient keeps 9 tap accumulators per output channel plus that channel's dout vector
@@ -94,10 +94,10 @@ inline vuint keep_mask(std::uint32_t base, std::uint32_t seed, std::uint32_t thr
 inline vfloat select(vuint mask, vfloat v) { return simd::select(mask, v, vfloat{}); }
 
 /// Geometry of one tile: h x w valid values per channel plane, rows `stride` floats apart (a
-/// multiple of the vector width), planes `plane` floats apart with `lead` zero floats before row 0 (space for
-/// the negative offsets of a transposed conv) and, after the last row, `trail_rows` zero rows plus
-/// room for a vector load that starts `overflow` floats past the end of the last row (a k-wide
-/// kernel reads k - 1 floats past a row). Rows hold at least `min_row` floats, so that the tiles of
+/// multiple of the vector width), planes `plane` floats apart with `lead` zero floats before row 0
+/// (space for the negative offsets of a transposed conv) and, after the last row, `trail_rows`
+/// zero rows plus room for a vector load that starts `overflow` floats past the end of the last
+/// row (a k-wide kernel reads k - 1 floats past a row). Rows hold at least `min_row` floats, so that the tiles of
 /// a patch's layers can share one stride (conv_backward_weight needs that).
 struct tile {
     index_t h = 0, w = 0, stride = 0, lead = 0, plane = 0;
