@@ -1,7 +1,9 @@
 // methods_bench: time per training iteration and peak memory of the DFC-family presets at
 // 481x321 on cpu_omp. One JSON line per preset:
-//   {"bench":"kim2020_iteration","seconds_per_iteration":...,"peak_rss_mb":...,...}
-// Each preset runs in a forked child so that its peak resident memory is its own.
+//   {"bench":"kim2020_iteration","seconds":...,"seconds_per_iteration":...,"peak_rss_mb":...,...}
+// Each preset runs in a forked child so that its peak resident memory is its own. After kim2020,
+// its PyTorch peer (../shared/peers/kim2020_torch.py, the same iteration at the same image size
+// and thread count) runs as a child process and the line adds ratio_to_pytorch.
 // Usage: methods_bench [iterations (default 6)] [image (default: first BSDS500 val image; "" for it)]
 //                      [only: run just the presets whose bench name contains this, e.g. azad2025]
 #include <sys/resource.h>
@@ -20,6 +22,7 @@
 #include <tessel/methods/azad2025.hpp>
 #include <tessel/methods/kim2020.hpp>
 
+#include "peer.hpp"
 #include "support/synthetic.hpp"
 
 namespace ts = tessel;
@@ -95,24 +98,34 @@ int main(int argc, char** argv) {
     const int threads = ts::num_threads(ts::cpu_omp{});
 
     // One line per preset; the authors' PyTorch time per iteration is METHODS.md §11's.
-    auto report = [&](const char* bench, double authors_seconds, auto time_fn) {
+    // peer_script: a script in ../shared/peers timing the same iteration, or nullptr.
+    auto report = [&](const char* bench, double authors_seconds, const char* peer_script, auto time_fn) {
         if (std::string(bench).find(only) == std::string::npos) return;
         double s = 0, mb = 0;
-        if (in_child(time_fn, s, mb))
-            std::printf("{\"bench\":\"%s\",\"seconds_per_iteration\":%.4f,\"peak_rss_mb\":%.1f,"
+        if (in_child(time_fn, s, mb)) {
+            std::string peer_fields;
+            if (peer_script) {
+                const auto peer = ts::bench::run_peer(
+                    std::string(TESSEL_BENCH_PEERS_DIR) + "/" + peer_script,
+                    "--width " + std::to_string(img.width()) + " --height " + std::to_string(img.height()) +
+                        " --threads " + std::to_string(threads),
+                    "seconds_per_iteration");
+                peer_fields = ts::bench::peer_fields(s, peer, "peer_seconds_per_iteration");
+            }
+            std::printf("{\"bench\":\"%s\",\"seconds\":%.4f,\"seconds_per_iteration\":%.4f,\"peak_rss_mb\":%.1f,"
                         "\"width\":%lld,\"height\":%lld,\"threads\":%d,\"iterations_timed\":%d,\"image\":\"%s\","
-                        "\"reference_authors_pytorch_seconds\":%.2f,\"ratio_to_authors_pytorch\":%.3f}\n",
-                        bench, s, mb, static_cast<long long>(img.width()), static_cast<long long>(img.height()),
-                        threads, iterations, name.c_str(), authors_seconds, s / authors_seconds);
-        else
+                        "\"reference_authors_pytorch_seconds\":%.2f,\"ratio_to_authors_pytorch\":%.3f%s}\n",
+                        bench, s, s, mb, static_cast<long long>(img.width()), static_cast<long long>(img.height()),
+                        threads, iterations, name.c_str(), authors_seconds, s / authors_seconds, peer_fields.c_str());
+        } else
             std::printf("{\"bench\":\"%s\",\"error\":\"child failed\"}\n", bench);
         std::fflush(stdout);
     };
-    report("kim2020_iteration", 2.22, [&] {
+    report("kim2020_iteration", 2.22, "kim2020_torch.py", [&] {
         return time_iterations<ts::methods::dfc_network>(ts::methods::dfc_network_config(), img, iterations);
     });
     using azad_stem = ts::methods::azad_stem_paper;
-    report("azad2025_iteration", 8.0, [&] {
+    report("azad2025_iteration", 8.0, nullptr, [&] {
         return time_iterations<ts::methods::azad_network<azad_stem>>(ts::methods::azad_network_config<azad_stem>({}),
                                                                       img, iterations);
     });

@@ -20,7 +20,28 @@ namespace tessel::loss {
 namespace detail {
 template <class T>
 TESSEL_HD inline T sign_of(T d) {
-    return d > T(0) ? T(1) : (d < T(0) ? T(-1) : T(0));
+    // (d > 0) - (d < 0) rather than nested ?: so that loops over it vectorise (same values).
+    return static_cast<T>(static_cast<int>(d > T(0)) - static_cast<int>(d < T(0)));
+}
+
+/// sum_x |a[x] - b[x]| over x < n. Eight partial sums: one running float sum is a chain of
+/// dependent adds that the compiler may not reorder (no -ffast-math), about 4 cycles per element;
+/// eight independent chains vectorise into one 8-float add.
+template <class T>
+TESSEL_HD inline T sum_abs_diff(const T* a, const T* b, index_t n) {
+    T part[8] = {};
+    index_t x = 0;
+    for (; x + 8 <= n; x += 8)
+        for (int j = 0; j < 8; ++j) {
+            const T d = a[x + j] - b[x + j];
+            part[j] += d < T(0) ? -d : d;
+        }
+    T tail = 0;
+    for (; x < n; ++x) {
+        const T d = a[x] - b[x];
+        tail += d < T(0) ? -d : d;
+    }
+    return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7])) + tail;
 }
 
 /// One image row per call: the value of its differences to the row below and the pixel to the
@@ -38,27 +59,33 @@ struct continuity_fn {
         const T* cur = r + row * W;
         const T* below = y + 1 < H ? cur + W : nullptr;
         const T* above = y > 0 ? cur - W : nullptr;
-        // Row sums in T over at most a few thousand terms, then double: keeps the loops
-        // branch-free so that they vectorise.
-        T sum_y = 0, sum_x = 0;
-        if (below)
-            for (index_t x = 0; x < W; ++x) {
-                const T d = below[x] - cur[x];
-                sum_y += d < T(0) ? -d : d;
-            }
-        for (index_t x = 0; x + 1 < W; ++x) {
-            const T d = cur[x + 1] - cur[x];
-            sum_x += d < T(0) ? -d : d;
-        }
+        // Row sums in T over at most a few thousand terms, then double.
+        const T sum_y = below ? sum_abs_diff(below, cur, W) : T(0);
+        const T sum_x = sum_abs_diff(cur + 1, cur, W - 1);
         if (g.data) {
+            // A missing neighbour row is replaced by the row itself (difference 0, sign 0), and the
+            // first and last pixels are done apart, so the inner loop has no branches and
+            // vectorises; the terms are added in the same order as in a per-pixel form.
+            const T* b = below ? below : cur;
+            const T* a = above ? above : cur;
+            auto grad = [&](index_t x, bool has_left, bool has_right) {
+                T v = 0;
+                v -= sign_of(b[x] - cur[x]) * gy;
+                v += sign_of(cur[x] - a[x]) * gy;
+                if (has_right) v -= sign_of(cur[x + 1] - cur[x]) * gx;
+                if (has_left) v += sign_of(cur[x] - cur[x - 1]) * gx;
+                return v;
+            };
             T* out = g.data + row * W;
-            for (index_t x = 0; x < W; ++x) {
-                T grad = 0;
-                if (below) grad -= sign_of(below[x] - cur[x]) * gy;
-                if (above) grad += sign_of(cur[x] - above[x]) * gy;
-                if (x + 1 < W) grad -= sign_of(cur[x + 1] - cur[x]) * gx;
-                if (x > 0) grad += sign_of(cur[x] - cur[x - 1]) * gx;
-                out[x] = g.accumulate ? out[x] + grad : grad;
+            const T first = grad(0, false, true), last = grad(W - 1, true, false);
+            if (g.accumulate) {
+                out[0] += first;
+                for (index_t x = 1; x + 1 < W; ++x) out[x] += grad(x, true, true);
+                out[W - 1] += last;
+            } else {
+                out[0] = first;
+                for (index_t x = 1; x + 1 < W; ++x) out[x] = grad(x, true, true);
+                out[W - 1] = last;
             }
         }
         return static_cast<double>(sum_y) * wy + static_cast<double>(sum_x) * wx;

@@ -1,24 +1,26 @@
 // tessel/methods/grapl_cnn.hpp: GraPL's patch network (METHODS.md 5.3) as direct convolutions on
-// 16-lane float vectors, for training on hundreds of 16 x 16 patches at once and for the dense
-// (stride-1) prediction over the whole image.
+// the target's float vectors (core/simd.hpp: 16 lanes with AVX-512, 8 with AVX2, 4 with SSE2 or
+// NEON), for training on hundreds of 16 x 16 patches at once and for the dense (stride-1)
+// prediction over the whole image.
 //
 // The layers are those of methods::grapl_network (nn blocks): input dropout, conv3x3 -> BN ->
 // tanh -> dropout (twice, no padding), and a (p-4) x (p-4) head conv. The nn blocks run a conv as
 // im2col + GEMM; for GraPL's tiny channel counts (3 -> 32 -> 8) that spends most of a step moving
 // column buffers (the im2col of the second conv alone is 85 MB per step). Here every tensor is a
 // stack of "tiles" (one per patch, or one per band of image rows for the dense form) whose rows
-// are padded to a multiple of 16 floats, so an output row is a whole number of vector registers
-// and a 3x3 tap is an unaligned vector load at a fixed offset: no column buffer is ever built.
-// Lanes past a row's valid width compute throw-away values that no valid output reads; batch
-// statistics mask them, and gradients are zero there by construction.
+// are padded to a multiple of the vector width, so an output row is a whole number of vector
+// registers and a 3x3 tap is an unaligned vector load at a fixed offset: no column buffer is ever
+// built. Lanes past a row's valid width compute throw-away values that no valid output reads;
+// batch statistics mask them, and gradients are zero there by construction. Register blocks (how
+// many output channels share a loaded input vector) are sized from the target's register count.
 //
 // Work is split into a fixed number of jobs (chunks of patches) that depends only on the batch
 // size, each with private partial sums reduced in job order, so results do not depend on the
-// thread count. Host backends only (cpu_serial, cpu_omp); the vector type is the GNU vector
-// extension, which g++ and clang lower to AVX-512, AVX2 or SSE as the target allows.
+// thread count. Dropout masks are a hash of each element's logical index, so they do not depend on
+// the vector width either (sums do: lanes are partial sums). Host backends only (cpu_serial,
+// cpu_omp).
 #pragma once
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -28,6 +30,7 @@
 #include <Eigen/Core>
 
 #include "tessel/core/random.hpp"
+#include "tessel/core/simd.hpp"
 #include "tessel/core/tensor.hpp"
 #include "tessel/nn/context.hpp"
 
@@ -35,22 +38,39 @@ namespace tessel::methods {
 
 namespace grapl_detail {
 
-inline constexpr index_t lanes = 16;
-using vfloat = float __attribute__((vector_size(64)));
-using vuint = std::uint32_t __attribute__((vector_size(64)));
+using simd::lane_sum;
+using simd::lanes;
+using simd::load;
+using simd::splat;
+using simd::store;
+using simd::vfloat;
+using simd::vuint;
 
-inline vfloat load(const float* p) {
-    vfloat v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
+// Register blocking. A direct conv keeps conv_rows x conv_channels accumulators, conv_rows input
+// vectors and one broadcast weight live: 8 x 2 + 3 = 19 of 32 registers, 4 x 2 + 3 = 11 of 16.
+// (Issue 11: fixed 64-byte vectors and 8 x 2 blocks on AVX2 meant 32 ymm accumulators, which
+// spilled; 40 s per image on Zen 2.)
+inline constexpr int conv_rows = 2;
+inline constexpr int conv_channels = simd::vector_registers >= 32 ? 8 : 4;
+// The weight gradient keeps 9 tap accumulators per output channel plus that channel's dout vector
+// and either one input vector or, in the rolling form, a 3 x 3 window: two channels with the
+// window are 2 x 10 + 9 = 29 registers, one channel without it 11.
+inline constexpr int weight_grad_channels = simd::vector_registers >= 32 ? 2 : 1;
+inline constexpr bool rolling_window_fits = 2 * (9 + 1) + 9 <= simd::vector_registers;
+
+/// Calls run.template operator()<W>(first) over [0, count) in blocks of Widest, then 4, 2 and 1
+/// channels: single-channel blocks have too few independent accumulators to hide FMA latency.
+template <int Widest, class Run>
+inline void in_channel_blocks(index_t count, Run&& run) {
+    index_t o = 0;
+    for (; o + Widest <= count; o += Widest) run.template operator()<Widest>(o);
+    if constexpr (Widest > 4)
+        for (; o + 4 <= count; o += 4) run.template operator()<4>(o);
+    if constexpr (Widest > 2)
+        for (; o + 2 <= count; o += 2) run.template operator()<2>(o);
+    for (; o < count; ++o) run.template operator()<1>(o);
 }
-inline void store(float* p, vfloat v) { std::memcpy(p, &v, sizeof v); }
-inline vfloat splat(float s) { return vfloat{} + s; }
-inline float lane_sum(vfloat v) {
-    float s = 0;
-    for (index_t i = 0; i < lanes; ++i) s += v[i];
-    return s;
-}
+
 inline index_t round_up(index_t v, index_t m) { return (v + m - 1) / m * m; }
 
 /// Counter-based dropout: a 32-bit finaliser hash of (seed, element index), kept when it reaches
@@ -68,26 +88,30 @@ inline std::uint32_t keep_threshold(double p) {
     return p <= 0 ? 0u : static_cast<std::uint32_t>(std::min(4294967295.0, std::ldexp(p, 32)));
 }
 /// All-ones lanes where element base + lane is kept.
-inline constexpr vuint lane_index{0u, 1u, 2u, 3u, 4u, 5u, 6u, 7u, 8u, 9u, 10u, 11u, 12u, 13u, 14u, 15u};
 inline vuint keep_mask(std::uint32_t base, std::uint32_t seed, std::uint32_t threshold) {
-    return std::bit_cast<vuint>(hash(lane_index + base, seed) >= threshold);
+    return simd::greater_equal(hash(simd::lane_index() + base, seed), splat(threshold));
 }
-inline vfloat select(vuint mask, vfloat v) { return std::bit_cast<vfloat>(std::bit_cast<vuint>(v) & mask); }
+inline vfloat select(vuint mask, vfloat v) { return simd::select(mask, v, vfloat{}); }
 
 /// Geometry of one tile: h x w valid values per channel plane, rows `stride` floats apart (a
-/// multiple of 16), planes `plane` floats apart with `lead` zero floats before row 0 (space for
-/// the negative offsets of a transposed conv) and, after the last row, `trail_rows` zero rows plus
-/// room for a vector load that starts `overflow` floats past the end of the last row (a k-wide
-/// kernel reads k - 1 floats past a row).
+/// multiple of the vector width), planes `plane` floats apart with `lead` zero floats before row 0
+/// (space for the negative offsets of a transposed conv) and, after the last row, `trail_rows`
+/// zero rows plus room for a vector load that starts `overflow` floats past the end of the last
+/// row (a k-wide kernel reads k - 1 floats past a row). Rows hold at least `min_row` floats, so that the tiles of
+/// a patch's layers can share one stride (conv_backward_weight needs that).
 struct tile {
     index_t h = 0, w = 0, stride = 0, lead = 0, plane = 0;
-    static tile make(index_t h, index_t w, index_t lead_rows = 0, index_t trail_rows = 0, index_t overflow = lanes) {
-        tile t{h, w, round_up(w, lanes), 0, 0};
+    static tile make(index_t h, index_t w, index_t lead_rows = 0, index_t trail_rows = 0, index_t overflow = lanes,
+                     index_t min_row = 0) {
+        tile t{h, w, round_up(std::max(w, min_row), lanes), 0, 0};
         t.lead = lead_rows > 0 ? lead_rows * t.stride + lanes : 0;
         t.plane = t.lead + (h + trail_rows) * t.stride + round_up(overflow, lanes) + lanes;
         return t;
     }
     [[nodiscard]] index_t body() const noexcept { return h * stride; }
+    /// Valid values per plane: dropout numbers elements by (plane, row, column), not by offset,
+    /// so that its masks do not depend on the stride and hence on the vector width.
+    [[nodiscard]] index_t elements() const noexcept { return h * w; }
 };
 
 /// Per-lane 0/1 masks of the valid columns of a row of `t`.
@@ -131,17 +155,15 @@ inline void conv_forward_block(const float* in, const tile& ti, index_t cin, con
                                index_t k, index_t o0, float* out, const tile& to) {
     const index_t vecs = to.stride / lanes;
     index_t y = 0;
-    for (; y + 2 <= to.h; y += 2)
-        for (index_t v = 0; v < vecs; ++v) conv_forward_rows<OB, 2>(in, ti, cin, w, bias, k, o0, out, to, y, v);
+    for (; y + conv_rows <= to.h; y += conv_rows)
+        for (index_t v = 0; v < vecs; ++v) conv_forward_rows<OB, conv_rows>(in, ti, cin, w, bias, k, o0, out, to, y, v);
     for (; y < to.h; ++y)
         for (index_t v = 0; v < vecs; ++v) conv_forward_rows<OB, 1>(in, ti, cin, w, bias, k, o0, out, to, y, v);
 }
 inline void conv_forward(const float* in, const tile& ti, index_t cin, const float* w, const float* bias, index_t cout,
                          index_t k, float* out, const tile& to) {
-    index_t o = 0;
-    for (; o + 8 <= cout; o += 8) conv_forward_block<8>(in, ti, cin, w, bias, k, o, out, to);
-    for (; o + 4 <= cout; o += 4) conv_forward_block<4>(in, ti, cin, w, bias, k, o, out, to);
-    for (; o < cout; ++o) conv_forward_block<1>(in, ti, cin, w, bias, k, o, out, to);
+    in_channel_blocks<conv_channels>(
+        cout, [&]<int OB>(index_t o) { conv_forward_block<OB>(in, ti, cin, w, bias, k, o, out, to); });
 }
 
 /// Input gradient of a 3x3 valid conv, gather form: din[c][y][x] = sum_{o,dy,dx} w[o][c][dy][dx]
@@ -174,23 +196,27 @@ inline void conv_backward_data_block(const float* dout, const tile& to, index_t 
                                      index_t c0, float* din, const tile& ti) {
     const index_t vecs = ti.stride / lanes;
     index_t y = 0;
-    for (; y + 2 <= ti.h; y += 2)
-        for (index_t v = 0; v < vecs; ++v) conv_backward_data_rows<CB, 2>(dout, to, cout, w, cin, c0, din, ti, y, v);
+    for (; y + conv_rows <= ti.h; y += conv_rows)
+        for (index_t v = 0; v < vecs; ++v) conv_backward_data_rows<CB, conv_rows>(dout, to, cout, w, cin, c0, din, ti, y, v);
     for (; y < ti.h; ++y)
         for (index_t v = 0; v < vecs; ++v) conv_backward_data_rows<CB, 1>(dout, to, cout, w, cin, c0, din, ti, y, v);
 }
 inline void conv_backward_data(const float* dout, const tile& to, index_t cout, const float* w, index_t cin, float* din,
                                const tile& ti) {
-    index_t c = 0;
-    for (; c + 8 <= cin; c += 8) conv_backward_data_block<8>(dout, to, cout, w, cin, c, din, ti);
-    for (; c < cin; ++c) conv_backward_data_block<1>(dout, to, cout, w, cin, c, din, ti);
+    in_channel_blocks<conv_channels>(
+        cin, [&]<int CB>(index_t c) { conv_backward_data_block<CB>(dout, to, cout, w, cin, c, din, ti); });
 }
 
-/// Weight gradient of a 3x3 valid conv into per-lane accumulators acc[o][c][tap][16]:
+/// Weight gradient of a 3x3 valid conv into per-lane accumulators acc[o][c][tap][lanes]:
 /// += dout[o][q] in[c][q + tap offset] over the output rows; dout is zero at throw-away lanes.
-/// OneVectorRows (stride 16, patches up to 16 px): the input vector of tap (dy, dx) at output row q
-/// is the one of tap (dy - 1, dx) at row q + 1, so a rolling window of 3 rows x 3 shifts needs 3
-/// new loads per row instead of 9. Both forms add the same products in the same order.
+/// Output and input positions are the same offset q, so both tiles must have the same stride
+/// (with 16 or 8 lanes a patch's 16-, 14- and 12-float rows all round up to 16; with 4 they would
+/// not, hence tile::make's min_row).
+/// OneVectorRows (rows of one vector: stride == lanes, e.g. 16-px patches with AVX-512): the input
+/// vector of tap (dy, dx) at output row q is the one of tap (dy - 1, dx) at row q + 1, so a
+/// rolling window of 3 rows x 3 shifts needs 3 new loads per row instead of 9; it is used only
+/// where its 9 window registers fit beside the accumulators. Both forms add the same products in
+/// the same order.
 template <int OB, bool OneVectorRows>
 inline void conv_backward_weight_block(const float* dout, const tile& to, const float* in, const tile& ti, index_t cin,
                                        index_t o0, float* acc) {
@@ -230,17 +256,16 @@ inline void conv_backward_weight_block(const float* dout, const tile& to, const 
 }
 inline void conv_backward_weight(const float* dout, const tile& to, index_t cout, const float* in, const tile& ti,
                                  index_t cin, float* acc) {
-    // Two output channels at a time: 18 accumulators stay in registers; three (27) spill.
+    // weight_grad_channels output channels at a time: with 32 registers, 2 x 9 accumulators stay
+    // in registers and three channels (27) spill.
     auto run = [&](auto one_vector_rows) {
         constexpr bool R = decltype(one_vector_rows)::value;
-        index_t o = 0;
-        for (; o + 2 <= cout; o += 2) conv_backward_weight_block<2, R>(dout, to, in, ti, cin, o, acc);
-        for (; o < cout; ++o) conv_backward_weight_block<1, R>(dout, to, in, ti, cin, o, acc);
+        in_channel_blocks<weight_grad_channels>(
+            cout, [&]<int OB>(index_t o) { conv_backward_weight_block<OB, R>(dout, to, in, ti, cin, o, acc); });
     };
-    if (ti.stride == lanes)
-        run(std::true_type{});
-    else
-        run(std::false_type{});
+    if constexpr (rolling_window_fits)
+        if (ti.stride == lanes) return run(std::true_type{});
+    run(std::false_type{});
 }
 
 /// Per-channel sum and sum of squares of the valid values of a tile (in double).
@@ -262,8 +287,9 @@ inline void channel_moments(const float* y, const tile& t, index_t channels, con
 }
 
 /// Batch norm -> tanh -> dropout over a tile: y is the conv output; xhat (if not null) receives
-/// the normalised values, zeroed at throw-away lanes; a receives the activation. `base` numbers
-/// this tile's elements for the dropout hash, so a recomputation draws the same mask.
+/// the normalised values, zeroed at throw-away lanes; a receives the activation. Element (c, r, x)
+/// of the tile is number base + (c h + r) w + x for the dropout hash, so a recomputation draws the
+/// same mask.
 struct bn_tanh_params {
     const float* mean;
     const float* invstd;
@@ -301,43 +327,49 @@ inline void bn_tanh_forward(const float* y, float* xhat, float* a, const tile& t
     if (bp.train && bp.p > 0)
         for (index_t c = 0; c < channels; ++c) {
             float* ac = a + c * t.plane + t.lead;
-            const std::uint32_t cb = base + static_cast<std::uint32_t>(c * n);
             float* kc = keep ? keep + c * t.plane + t.lead : nullptr;
-            for (index_t q = 0; q < n; q += lanes) {
-                const vfloat k = select(keep_mask(cb + static_cast<std::uint32_t>(q), bp.seed, bp.threshold), splat(scale));
-                if (kc) store(kc + q, k);
-                store(ac + q, load(ac + q) * k);
-            }
+            for (index_t r = 0; r < t.h; ++r)
+                for (index_t v = 0; v < vecs; ++v) {
+                    const index_t q = r * t.stride + v * lanes;
+                    const auto id = base + static_cast<std::uint32_t>((c * t.h + r) * t.w + v * lanes);
+                    const vfloat k = select(keep_mask(id, bp.seed, bp.threshold), splat(scale));
+                    if (kc) store(kc + q, k);
+                    store(ac + q, load(ac + q) * k);
+                }
         }
 }
 
 /// First backward pass through dropout and tanh: dz = d a/d z (z = gamma x_hat + beta) into dz,
 /// from the incoming gradient g (zero at throw-away lanes) and the stored activation a; adds
 /// sum(dz) and sum(dz x_hat) per channel. The dropout mask comes from `keep` (the multipliers
-/// bn_tanh_forward wrote) when given, else from the hash again.
+/// bn_tanh_forward wrote) when given, else from the hash again (same element numbering).
 inline void bn_tanh_backward_dz(const float* g, const float* a, const float* xhat, float* dz, const tile& t,
                                 index_t channels, const bn_tanh_params& bp, std::uint32_t base, double* sum_dz,
                                 double* sum_dz_xhat, const float* keep = nullptr) {
-    const index_t n = t.body();
+    const index_t vecs = t.stride / lanes;
     const float scale = static_cast<float>(1.0 / (1.0 - bp.p)), unscale = static_cast<float>(1.0 - bp.p);
     const vfloat one = splat(1.0f);
     for (index_t c = 0; c < channels; ++c) {
         const std::size_t o = static_cast<std::size_t>(c * t.plane + t.lead);
-        const std::uint32_t cb = base + static_cast<std::uint32_t>(c * n);
         vfloat s{}, sx{};
-        for (index_t q = 0; q < n; q += lanes) {
-            const vfloat tv = load(a + o + q) * unscale;  // tanh output where kept
-            vfloat d;
-            if (keep)
-                d = load(g + o + q) * load(keep + o + q) * (one - tv * tv);
-            else {
-                d = load(g + o + q) * scale * (one - tv * tv);
-                if (bp.p > 0) d = select(keep_mask(cb + static_cast<std::uint32_t>(q), bp.seed, bp.threshold), d);
+        for (index_t r = 0; r < t.h; ++r)
+            for (index_t v = 0; v < vecs; ++v) {
+                const index_t q = r * t.stride + v * lanes;
+                const vfloat tv = load(a + o + q) * unscale;  // tanh output where kept
+                vfloat d;
+                if (keep)
+                    d = load(g + o + q) * load(keep + o + q) * (one - tv * tv);
+                else {
+                    d = load(g + o + q) * scale * (one - tv * tv);
+                    if (bp.p > 0) {
+                        const auto id = base + static_cast<std::uint32_t>((c * t.h + r) * t.w + v * lanes);
+                        d = select(keep_mask(id, bp.seed, bp.threshold), d);
+                    }
+                }
+                store(dz + o + q, d);
+                s += d;
+                sx += d * load(xhat + o + q);
             }
-            store(dz + o + q, d);
-            s += d;
-            sx += d * load(xhat + o + q);
-        }
         sum_dz[c] += lane_sum(s);
         sum_dz_xhat[c] += lane_sum(sx);
     }
@@ -522,8 +554,8 @@ private:
         m_n = N;
         m_train = train;
         m_jobs = std::min<index_t>(N, 8);
-        m_t0 = tile::make(p, p), m_t1 = tile::make(p - 2, p - 2), m_t2 = tile::make(p - 4, p - 4);
-        m_t2lead = tile::make(p - 4, p - 4, 2, 2);
+        m_t0 = tile::make(p, p), m_t1 = tile::make(p - 2, p - 2, 0, 0, L, p), m_t2 = tile::make(p - 4, p - 4, 0, 0, L, p);
+        m_t2lead = tile::make(p - 4, p - 4, 2, 2, L, p);
         m_mask1 = grapl_detail::column_masks(m_t1), m_mask2 = grapl_detail::column_masks(m_t2);
         auto grow = [](std::vector<float>& v, index_t n) {
             if (static_cast<index_t>(v.size()) < n) v.assign(static_cast<std::size_t>(n), 0.0f);
@@ -635,7 +667,7 @@ private:
         float* a1 = m_job_a1.data() + j * F * m_t1.plane;
         for (index_t n = job_begin(j); n < job_end(j); ++n) {
             const float* y1 = m_y1.data() + n * F * m_t1.plane;
-            grapl_detail::bn_tanh_forward(y1, nullptr, a1, m_t1, F, bp, static_cast<std::uint32_t>(n * F * m_t1.body()));
+            grapl_detail::bn_tanh_forward(y1, nullptr, a1, m_t1, F, bp, static_cast<std::uint32_t>(n * F * m_t1.elements()));
             float* y2 = m_y2.data() + n * Bt * m_t2.plane;
             grapl_detail::conv_forward(a1, m_t1, F, m_w2.data(), m_b2.data(), Bt, 3, y2, m_t2);
             if (m_train) grapl_detail::channel_moments(y2, m_t2, Bt, m_mask2, part + m_sum2, part + m_sum2 + Bt);
@@ -648,7 +680,7 @@ private:
         for (index_t n = job_begin(j); n < job_end(j); ++n) {
             float* y2 = m_y2.data() + n * Bt * m_t2.plane;
             float* a2 = m_a2.data() + n * Bt * m_t2.plane;
-            grapl_detail::bn_tanh_forward(y2, m_train ? y2 : nullptr, a2, m_t2, Bt, bp, static_cast<std::uint32_t>(n * Bt * body),
+            grapl_detail::bn_tanh_forward(y2, m_train ? y2 : nullptr, a2, m_t2, Bt, bp, static_cast<std::uint32_t>(n * Bt * m_t2.elements()),
                                           &m_mask2);
             for (index_t k = 0; k < K; ++k) {
                 vfloat acc{};
@@ -711,7 +743,7 @@ private:
                 }
             }
             grapl_detail::bn_tanh_backward_dz(da2, a2, m_y2.data() + n * Bt * m_t2.plane, m_dz2.data() + n * Bt * m_t2.plane,
-                                              m_t2, Bt, bp, static_cast<std::uint32_t>(n * Bt * body),
+                                              m_t2, Bt, bp, static_cast<std::uint32_t>(n * Bt * m_t2.elements()),
                                               part + offset_sum_dz2, part + offset_sum_dzx2);
         }
     }
@@ -732,13 +764,13 @@ private:
         for (index_t n = job_begin(j); n < job_end(j); ++n) {
             const std::size_t o2 = static_cast<std::size_t>(n * Bt * m_t2.plane), o1 = static_cast<std::size_t>(n * F * m_t1.plane);
             const float* x = m_x.data() + n * 3 * m_t0.plane;
-            grapl_detail::bn_tanh_forward(m_y1.data() + o1, xh1, a1, m_t1, F, bp, static_cast<std::uint32_t>(n * F * m_t1.body()),
+            grapl_detail::bn_tanh_forward(m_y1.data() + o1, xh1, a1, m_t1, F, bp, static_cast<std::uint32_t>(n * F * m_t1.elements()),
                                           &m_mask1, bp.p > 0 ? keep1 : nullptr);
             grapl_detail::bn_backward_dy(m_dz2.data() + o2, m_y2.data() + o2, m_t2, Bt, coef.data(), mg.data(), mgx.data(),
                                          m_mask2, dy2, m_t2lead, part + offset_db2);
             grapl_detail::conv_backward_weight(dy2, m_t2lead, Bt, a1, m_t1, F, lane + m_lane_w2);
             grapl_detail::conv_backward_data(dy2, m_t2lead, Bt, m_w2.data(), F, da1, m_t1);
-            grapl_detail::bn_tanh_backward_dz(da1, a1, xh1, dz1, m_t1, F, bp, static_cast<std::uint32_t>(n * F * m_t1.body()),
+            grapl_detail::bn_tanh_backward_dz(da1, a1, xh1, dz1, m_t1, F, bp, static_cast<std::uint32_t>(n * F * m_t1.elements()),
                                               part + offset_sum_dz1, part + offset_sum_dzx1, bp.p > 0 ? keep1 : nullptr);
             grapl_detail::conv_backward_weight(dz1, m_t1, F, x, m_t0, 3, lane + m_lane_w1);
             grapl_detail::conv_backward_weight(xh1, m_t1, F, x, m_t0, 3, lane + m_lane_xh1);

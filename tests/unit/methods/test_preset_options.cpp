@@ -55,7 +55,8 @@ struct change_one {
         for (const auto& c : o.choices)
             if (c.value != o.value && k++ == variant) {
                 o.value = c.value;
-                name += "=" + std::string(c.name);
+                name.push_back('=');
+                name.append(c.name.data(), c.name.size());
                 changed = true;
                 return;
             }
@@ -99,7 +100,10 @@ std::vector<std::string> options_without_effect(const typename P::config& base, 
     for (int k = 0; k < count.n; ++k)
         for (int variant = 0;; ++variant) {
             typename P::config c = base;
-            change_one change{.target = k, .variant = variant, .scribbles = scribbles};
+            change_one change;
+            change.target = k;
+            change.variant = variant;
+            change.scribbles = scribbles;
             P::visit_options(c, change);
             if (!change.changed) break;
             typename P::template method<ts::cpu_serial> m(c);
