@@ -94,7 +94,9 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--jobs", default="2")
     ap.add_argument("--max", type=int, default=0, help="stop after this many mutants (0: all)")
-    ap.add_argument("--timeout", type=int, default=600, help="seconds per build and per test run")
+    ap.add_argument("--timeout", type=int, default=600, help="seconds per build")
+    ap.add_argument("--test-timeout", type=int, default=120,
+                    help="seconds per test run; a mutant that makes the tests hang counts as killed")
     ap.add_argument("--list", action="store_true", help="print the mutants and exit, building nothing")
     a = ap.parse_args()
 
@@ -129,9 +131,9 @@ def main():
     code, out = run(build_cmd, a.timeout)
     if code != 0:
         sys.exit("the unmutated build fails:\n" + out[-2000:])
-    code, out = run(test_cmd, a.timeout)
+    code, out = run(test_cmd, a.test_timeout)
     if code != 0:
-        sys.exit("the tests fail before any mutation:\n" + out[-2000:])
+        sys.exit("the tests fail (or time out) before any mutation:\n" + out[-2000:])
 
     results = []
     try:
@@ -145,8 +147,13 @@ def main():
             if code != 0:
                 verdict = "does not compile"
             else:
-                code, _ = run(test_cmd, a.timeout)
-                verdict = "killed" if code != 0 else "SURVIVED"
+                code, _ = run(test_cmd, a.test_timeout)
+                if code is None:
+                    verdict = "killed (timed out)"
+                elif code < 0:
+                    verdict = f"killed (signal {-code})"
+                else:
+                    verdict = "killed" if code != 0 else "SURVIVED"
             restore()
             results.append((n + 1, what, verdict, new_line.strip()))
             print(f"{a.header}:{n + 1}: {what}: {verdict}", flush=True)
