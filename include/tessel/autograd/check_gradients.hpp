@@ -5,6 +5,11 @@
 // Spec::bind<B, double> (B = cpu_serial or cpu_omp), draws a random input x and a random upstream gradient r, and
 // compares backward() (dL/dx and every parameter gradient, for L = sum(forward(x) * r)) with
 // central differences of L. check_scalar_gradient does the same for any scalar function.
+//
+// Before checking, every parameter and buffer (nn::HasBuffers: running statistics) is moved away
+// from its initial value, deterministically from the seed: initial values are special (gamma = 1,
+// beta = 0, running mean 0 and variance 1, equal activation weights), and a gradient that drops a
+// factor equal to 1 there, or mixes up two channels that start out equal, passes at them.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -26,6 +31,9 @@ struct gradient_check_options {
     index_t max_coords = 256;       ///< coordinates checked per tensor (a random subset if larger)
     double input_low = -1.0, input_high = 1.0;
     bool training = true;           ///< context mode for the layer
+    /// Move parameters and buffers away from their initial values first (see the top of the file).
+    /// Turn off only for a layer whose parameters are valid at their initial values alone.
+    bool perturb_state = true;
 };
 
 struct gradient_check_result {
@@ -50,6 +58,32 @@ inline std::vector<index_t> pick_coords(index_t n, index_t max_coords, rng& gen)
         for (index_t i = 0; i < max_coords; ++i) idx.push_back(static_cast<index_t>(gen.below(static_cast<std::uint64_t>(n))));
     }
     return idx;
+}
+
+/// Moves every value of t: by a random step of up to half the tensor's root mean square (0.5 for
+/// an all-zero tensor), or, for a positive tensor, by a random factor in [1/2, 2] so that it
+/// stays positive.
+template <class T, HostBackend B>
+void perturb(tensor<T, B>& t, bool positive, rng& gen) {
+    if (positive) {
+        for (index_t i = 0; i < t.numel(); ++i)
+            t[i] = static_cast<T>(static_cast<double>(t[i]) * std::exp2(gen.uniform(-1.0, 1.0)));
+        return;
+    }
+    double ss = 0;
+    for (index_t i = 0; i < t.numel(); ++i) ss += static_cast<double>(t[i]) * static_cast<double>(t[i]);
+    const double rms = t.numel() > 0 ? std::sqrt(ss / static_cast<double>(t.numel())) : 0.0;
+    const double step = rms > 0 ? 0.5 * rms : 0.5;
+    for (index_t i = 0; i < t.numel(); ++i)
+        t[i] = static_cast<T>(static_cast<double>(t[i]) + gen.uniform(-step, step));
+}
+
+/// Perturbs every parameter and buffer of a layer (see perturb), in the order the layer lists them.
+template <class T, HostBackend B, class L>
+void perturb_state(L& layer, std::uint64_t seed) {
+    rng gen(seed ^ 0x9e3779b97f4a7c15ull);
+    for (auto& p : layer.parameters()) perturb(*p.value, false, gen);
+    for (auto& b : nn::buffers_of<T, B>(layer)) perturb(*b.value, b.positive, gen);
 }
 }  // namespace detail
 
@@ -90,6 +124,7 @@ gradient_check_result check_gradients(const typename Spec::config& cfg, const sh
     using layer_t = typename Spec::template bind<B, double>;
     rng init(opt.seed);
     layer_t layer(cfg, init);
+    if (opt.perturb_state) detail::perturb_state<double, B>(layer, opt.seed);
     nn::context<B> ctx;
     ctx.training = opt.training;
 

@@ -240,6 +240,9 @@ struct batch_norm {
         }
 
         parameter_list<T, B> parameters() { return {{&m_gamma, &m_dgamma, "gamma"}, {&m_beta, &m_dbeta, "beta"}}; }
+        buffer_list<T, B> buffers() {
+            return {{&m_running_mean, "running_mean"}, {&m_running_var, "running_var", true}};
+        }
 
         tensor<T, B>& gamma() noexcept { return m_gamma; }
         tensor<T, B>& beta() noexcept { return m_beta; }

@@ -47,6 +47,23 @@ concept Layer = requires(L& l, context<B>& ctx, const tensor<T, B>& x) {
     { l.parameters() } -> std::convertible_to<parameter_list<T, B>>;
 };
 
+/// Optional: a layer with state that is not a parameter (batch norm's running statistics) exposes
+/// it as buffers(), returning a buffer_list<T, B>; containers collect their parts' buffers with
+/// buffers_of. A layer without buffers need not declare anything.
+template <class L, class B, class T = float>
+concept HasBuffers = requires(L& l) {
+    { l.buffers() } -> std::convertible_to<buffer_list<T, B>>;
+};
+
+/// The buffers of any layer: l.buffers() if it has them, else none.
+template <class T, Backend B, class L>
+buffer_list<T, B> buffers_of(L& l) {
+    if constexpr (HasBuffers<L, B, T>)
+        return l.buffers();
+    else
+        return {};
+}
+
 /// Layers may skip computing the input gradient when nobody needs it (the first layer of a
 /// network): if a layer has set_input_grad_needed(bool), sequential calls it with false on its
 /// first layer, and backward then returns an unspecified tensor.

@@ -189,6 +189,26 @@ void append_parameters(parameter_list<T, B>& to, const parameter_list<T, B>& fro
     to.insert(to.end(), from.begin(), from.end());
 }
 
+/// A non-trainable tensor a layer keeps between calls and reads in forward (batch norm's running
+/// statistics): no gradient, but part of the layer's state, so tools that set a layer to an
+/// arbitrary state (autograd::check_gradients) reach it. `positive` marks a buffer whose
+/// values must stay > 0 (a running variance).
+template <class T, Backend B>
+struct buffer_ref {
+    tensor<T, B>* value = nullptr;
+    std::string_view name;  ///< e.g. "running_mean"
+    bool positive = false;
+};
+
+template <class T, Backend B>
+using buffer_list = std::vector<buffer_ref<T, B>>;
+
+/// Appends every buffer of `from` to `to` (for containers of layers).
+template <class T, Backend B>
+void append_buffers(buffer_list<T, B>& to, const buffer_list<T, B>& from) {
+    to.insert(to.end(), from.begin(), from.end());
+}
+
 /// Total number of trainable scalars.
 template <class T, Backend B>
 index_t count_parameters(const parameter_list<T, B>& params) {

@@ -340,6 +340,16 @@ struct bn_relu_unit {
             }
             return p;
         }
+        buffer_list<T, B> buffers() {
+            buffer_list<T, B> b = buffers_of<T, B>(m_front);
+            b.push_back({&m_rmean1, "running_mean"});
+            b.push_back({&m_var1, "running_var", true});
+            if (m_cfg.post_bn) {
+                b.push_back({&m_rmean2, "post_running_mean"});
+                b.push_back({&m_var2, "post_running_var", true});
+            }
+            return b;
+        }
         void set_input_grad_needed(bool needed) { m_front.set_input_grad_needed(needed); }
 
         [[nodiscard]] const config& cfg() const noexcept { return m_cfg; }

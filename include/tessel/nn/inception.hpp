@@ -165,6 +165,14 @@ struct inception {
             append_parameters(all, m_d.parameters());
             return all;
         }
+        buffer_list<T, B> buffers() {
+            buffer_list<T, B> all;
+            append_buffers(all, buffers_of<T, B>(m_a));
+            append_buffers(all, buffers_of<T, B>(m_b));
+            append_buffers(all, buffers_of<T, B>(m_c));
+            append_buffers(all, buffers_of<T, B>(m_d));
+            return all;
+        }
         void set_input_grad_needed(bool needed) {
             m_input_grad = needed;
             m_a.set_input_grad_needed(needed);

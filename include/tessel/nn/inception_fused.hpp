@@ -98,6 +98,12 @@ struct inception_fused {
             append_parameters(all, m_d.parameters());
             return all;
         }
+        buffer_list<T, B> buffers() {
+            buffer_list<T, B> all;
+            for (auto* p : {&m_a, &m_b1, &m_b2, &m_c1, &m_c2}) append_buffers(all, buffers_of<T, B>(*p));
+            append_buffers(all, buffers_of<T, B>(m_d));
+            return all;
+        }
         void set_input_grad_needed(bool needed) {
             for (auto* p : {&m_a, &m_b1, &m_c1}) p->set_input_grad_needed(needed);
             m_d.set_input_grad_needed(needed);

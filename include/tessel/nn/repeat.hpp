@@ -72,6 +72,11 @@ struct repeat {
             for (auto& b : m_blocks) append_parameters(all, b.parameters());
             return all;
         }
+        buffer_list<T, B> buffers() {
+            buffer_list<T, B> all;
+            for (auto& b : m_blocks) append_buffers(all, buffers_of<T, B>(b));
+            return all;
+        }
         [[nodiscard]] std::size_t size() const noexcept { return m_blocks.size(); }
         typename Block::template bind<B, T>& operator[](std::size_t i) { return m_blocks[i]; }
 

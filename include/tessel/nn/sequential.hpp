@@ -66,6 +66,11 @@ struct sequential {
             std::apply([&](auto&... l) { (append_parameters(all, l.parameters()), ...); }, m_layers);
             return all;
         }
+        buffer_list<T, B> buffers() {
+            buffer_list<T, B> all;
+            std::apply([&](auto&... l) { (append_buffers(all, buffers_of<T, B>(l)), ...); }, m_layers);
+            return all;
+        }
         /// The first layer need not compute its input gradient unless this sequential's caller
         /// needs it (nested sequentials forward the request).
         void set_input_grad_needed(bool needed) {
