@@ -2,22 +2,25 @@
 // header compiles, cpu_omp uses the threads OpenMP gives it (TESSEL_HAS_OPENMP follows -fopenmp),
 // and a preset runs. Prints one line; exits non-zero on any failure.
 //   plain [W H ITERATIONS]   (default 32 24 3; docs/without_cmake.md times 481 321 5 per flag set)
-#include <omp.h>
-
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 
 #include <tessel/tessel.hpp>
+#ifdef _OPENMP
+#  include <omp.h>
+#endif
 
 int main(int argc, char** argv) {
     const tessel::index_t W = argc > 3 ? std::atoi(argv[1]) : 32, H = argc > 3 ? std::atoi(argv[2]) : 24;
     const tessel::index_t iterations = argc > 3 ? std::atoi(argv[3]) : 3;
     const int threads = tessel::num_threads(tessel::cpu_omp{});
+#ifdef _OPENMP
     if (threads != omp_get_max_threads()) {
         std::printf("cpu_omp runs on %d threads, OpenMP offers %d\n", threads, omp_get_max_threads());
         return 1;
     }
+#endif
     tessel::image<std::uint8_t> img(W, H, 3);
     for (tessel::index_t y = 0; y < H; ++y)
         for (tessel::index_t x = 0; x < W; ++x)
