@@ -114,10 +114,7 @@ struct azad2025_preset {
 
     template <class V>
     static void visit_options(config& c, V& v) {
-        v(number_option<index_t>{"channels", c.channels, "Response channels q, an upper bound on the segment count", 2,
-                                 4096});
-        v(number_option<index_t>{"conv-blocks", c.inception_blocks, "Conv blocks M (azad2025: Inception 3b blocks)", 1,
-                                 64});
+        visit_dfc_network_options(c.channels, c.inception_blocks, v);
         visit_dfc_training_options(c.train, c.loss, c.optim, v);
         v(flag_option{"stem-relu-before-bn", c.stem_relu_before_bn, "The code's stem order (conv-ReLU-BN)"});
         v(choice_option<nn::init::scheme>{"init", c.init, inits, "Weight initialisation"});

@@ -77,18 +77,14 @@ struct kanezaki2018_preset {
 
     template <class V>
     static void visit_options(config& c, V& v) {
-        v(number_option<index_t>{"channels", c.channels, "Response channels q, an upper bound on the segment count", 2,
-                                 4096});
-        v(number_option<index_t>{"conv-blocks", c.conv_blocks, "Conv blocks M (azad2025: Inception 3b blocks)", 1, 64});
+        visit_dfc_network_options(c.channels, c.conv_blocks, v);
         visit_dfc_training_options(c.train, c.loss, c.optim, v);
         v(number_option<index_t>{"n-segments", c.superpixels.n_segments, "SLIC segments", 1, 100000000});
         v(number_option<float>{"compactness", c.superpixels.compactness, "SLIC compactness", 0,
                                std::numeric_limits<double>::max(), true});
         v(flag_option{"slic-on-bgr", c.slic_on_bgr, "SLIC on swapped channels, as the authors' code"});
     }
-    static double estimated_bytes(const config& c, index_t w, index_t h) {
-        return static_cast<double>(w) * static_cast<double>(h) * (250.0 + 41.0 * static_cast<double>(c.channels));
-    }
+    static double estimated_bytes(const config& c, index_t w, index_t h) { return dfc_estimated_bytes(c.channels, w, h); }
 };
 
 }  // namespace tessel::methods

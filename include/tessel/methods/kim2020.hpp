@@ -157,6 +157,19 @@ private:
     std::optional<stages::dfc_trainer<dfc_network, B>> m_trainer;
 };
 
+/// The network options of the DFC-family presets: q and the number of blocks.
+template <class V>
+void visit_dfc_network_options(index_t& channels, index_t& blocks, V& v) {
+    v(number_option<index_t>{"channels", channels, "Response channels q, an upper bound on the segment count", 2, 4096});
+    v(number_option<index_t>{"conv-blocks", blocks, "Conv blocks M (azad2025: Inception 3b blocks)", 1, 64});
+}
+
+/// Peak memory of a kim2020 or kanezaki2018 run: about 41 bytes per pixel and response channel
+/// (docs/methods.md, "Memory").
+inline double dfc_estimated_bytes(index_t channels, index_t w, index_t h) {
+    return static_cast<double>(w) * static_cast<double>(h) * (250.0 + 41.0 * static_cast<double>(channels));
+}
+
 /// The options every DFC-family preset shares: stopping rules, loss weights, SGD.
 template <class V>
 void visit_dfc_training_options(stages::self_train_options& t, stages::dfc_loss::config& l, optim::sgd::config& o,
@@ -185,9 +198,7 @@ struct kim2020_preset {
 
     template <class V>
     static void visit_options(config& c, V& v) {
-        v(number_option<index_t>{"channels", c.channels, "Response channels q, an upper bound on the segment count", 2,
-                                 4096});
-        v(number_option<index_t>{"conv-blocks", c.conv_blocks, "Conv blocks M (azad2025: Inception 3b blocks)", 1, 64});
+        visit_dfc_network_options(c.channels, c.conv_blocks, v);
         visit_dfc_training_options(c.train, c.loss, c.optim, v);
         v(label_file_option{"scribble", c.scribbles, "Scribble mode: 8-bit PNG of class ids, 255 = unlabelled"});
         v(number_option<double>{"scribble-weight", c.loss.scribble_weight, "Weight of the scribble cross-entropy", 0,
@@ -204,10 +215,7 @@ struct kim2020_preset {
                                 std::numeric_limits<double>::max()});
         v(flag_option{"eval-bn", r.eval_mode_bn, "Reference mode: use running BN statistics on new images"});
     }
-    /// About 41 bytes per pixel and response channel (docs/methods.md, "Memory").
-    static double estimated_bytes(const config& c, index_t w, index_t h) {
-        return static_cast<double>(w) * static_cast<double>(h) * (250.0 + 41.0 * static_cast<double>(c.channels));
-    }
+    static double estimated_bytes(const config& c, index_t w, index_t h) { return dfc_estimated_bytes(c.channels, w, h); }
 };
 
 }  // namespace tessel::methods

@@ -42,6 +42,9 @@ private:
     pipeline::report m_report;
 };
 
+/// Peak memory of SLIC and Felzenszwalb: under 150 bytes per pixel (docs/methods.md, "Memory").
+inline double over_segmentation_bytes(index_t w, index_t h) { return static_cast<double>(w) * static_cast<double>(h) * 150.0; }
+
 /// Preset trait of SLIC (scikit-image semantics).
 struct slic_preset {
     static constexpr std::string_view name = "slic";
@@ -57,9 +60,7 @@ struct slic_preset {
         v(number_option<double>{"sigma", c.sigma, "Gaussian pre-smoothing sigma", 0, std::numeric_limits<double>::max()});
         v(flag_option{"slic-zero", c.slic_zero, "SLIC-zero (adaptive compactness)"});
     }
-    static double estimated_bytes(const config&, index_t w, index_t h) {
-        return static_cast<double>(w) * static_cast<double>(h) * 150.0;
-    }
+    static double estimated_bytes(const config&, index_t w, index_t h) { return over_segmentation_bytes(w, h); }
 };
 
 /// Preset trait of Felzenszwalb & Huttenlocher 2004 (scikit-image semantics).
@@ -76,9 +77,7 @@ struct felzenszwalb_preset {
         v(number_option<index_t>{"min-size", c.min_size, "Felzenszwalb minimum segment size", 0,
                                  std::numeric_limits<double>::max()});
     }
-    static double estimated_bytes(const config&, index_t w, index_t h) {
-        return static_cast<double>(w) * static_cast<double>(h) * 150.0;
-    }
+    static double estimated_bytes(const config&, index_t w, index_t h) { return over_segmentation_bytes(w, h); }
 };
 
 /// Every preset, in the order front ends list them (the first is the default method).
