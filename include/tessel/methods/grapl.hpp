@@ -26,7 +26,7 @@
 #include "tessel/methods/grapl_cnn.hpp"
 #include "tessel/methods/preset.hpp"
 #include "tessel/nn/activation.hpp"
-#include "tessel/nn/batch_norm.hpp"
+#include "tessel/nn/bn_tanh_dropout.hpp"
 #include "tessel/nn/conv2d.hpp"
 #include "tessel/nn/dropout.hpp"
 #include "tessel/nn/sequential.hpp"
@@ -42,15 +42,19 @@
 namespace tessel::methods {
 
 /// GraPLNet with num_layers = 3 (METHODS.md 5.3): input dropout, two conv3x3 -> BN -> tanh ->
-/// dropout blocks, and a (p-4) x (p-4) head conv giving one logit vector per p x p patch. No
-/// padding anywhere, so on a whole image the same stack is the dense (stride-1) classifier.
-using grapl_network = nn::sequential<nn::dropout, nn::conv2d, nn::batch_norm, nn::tanh, nn::dropout, nn::conv2d,
-                                     nn::batch_norm, nn::tanh, nn::dropout, nn::conv2d>;
+/// dropout blocks (the fused nn::bn_tanh_dropout), and a (p-4) x (p-4) head conv giving one logit
+/// vector per p x p patch. No padding anywhere, so on a whole image the same stack is the dense
+/// (stride-1) classifier. grapl_patch_cnn (grapl_cnn.hpp) runs the same network with a schedule of
+/// its own for batches of patches; this composition is its parity reference in the tests.
+using grapl_network = nn::sequential<nn::dropout, nn::conv2d, nn::bn_tanh_dropout, nn::conv2d, nn::bn_tanh_dropout,
+                                     nn::conv2d>;
 
-/// The network's config for p x p patches and K classes.
+/// The network's config for p x p patches and K classes; `engine` selects the conv engine of the
+/// two 3x3 layers (the parity test holds the direct kernels to im2col + GEMM).
 inline grapl_network::config grapl_network_config(index_t patch, index_t classes, index_t filters = 32,
                                                   index_t bottleneck = 8, double dropout = 0.2,
-                                                  double input_dropout = -1) {
+                                                  double input_dropout = -1,
+                                                  nn::conv_engine engine = nn::conv_engine::automatic) {
     constexpr auto where = "tessel::methods::grapl_network_config";
     expects(patch >= 5, where, "patches must be at least 5 px (two 3x3 convs and a head), got ", patch);
     expects(classes >= 2 && filters >= 1 && bottleneck >= 1, where, "need classes >= 2, filters >= 1, bottleneck >= 1, got ",
@@ -59,14 +63,10 @@ inline grapl_network::config grapl_network_config(index_t patch, index_t classes
     const double in_p = input_dropout >= 0 ? input_dropout
                                            : static_cast<double>(4 * patch - 4) / static_cast<double>(patch * patch);
     return {{.p = in_p},
-            {.in_channels = 3, .out_channels = filters, .kernel = 3},
-            {.channels = filters},
-            {},
-            {.p = dropout},
-            {.in_channels = filters, .out_channels = bottleneck, .kernel = 3},
-            {.channels = bottleneck},
-            {},
-            {.p = dropout},
+            {.in_channels = 3, .out_channels = filters, .kernel = 3, .engine = engine},
+            {.channels = filters, .p = dropout},
+            {.in_channels = filters, .out_channels = bottleneck, .kernel = 3, .engine = engine},
+            {.channels = bottleneck, .p = dropout},
             {.in_channels = bottleneck, .out_channels = classes, .kernel = patch - 4}};
 }
 

@@ -2,18 +2,41 @@
 //
 // y[n, o] = b[o] + sum_c W[o, c] * x[n, c] (cross-correlation, as in every deep-learning
 // framework), with stride, zero padding and dilation. Weights are [out, in, k, k]. Each image runs
-// through ops::conv2d_engine: im2col over bands of output rows + one GEMM per band, so the column
-// buffer stays under config::workspace_bytes (docs/nn_conv.md). The first layer of a network can
-// skip its input gradient (set_input_grad_needed(false)), which nn::sequential requests.
+// through one of two engines (config::engine): ops::conv2d_engine, im2col over bands of output
+// rows + one GEMM per band, so the column buffer stays under config::workspace_bytes; or, for 3x3
+// stride-1 convolutions with few input channels, ops::conv2d_direct_engine, which builds no column
+// buffer at all. `automatic` picks by the measured rule of docs/nn_conv.md. The first layer of a
+// network can skip its input gradient (set_input_grad_needed(false)), which nn::sequential requests.
 #pragma once
 #include <cstddef>
+#include <type_traits>
 
 #include "tessel/nn/concepts.hpp"
 #include "tessel/nn/detail/channel_ops.hpp"
 #include "tessel/nn/init.hpp"
 #include "tessel/ops/conv2d.hpp"
+#include "tessel/ops/conv2d_direct.hpp"
 
 namespace tessel::nn {
+
+/// Which engine runs a convolution: im2col + GEMM, the direct tile kernels (3x3, stride 1,
+/// dilation 1, float, host backends), or the faster of the two for the shape (docs/nn_conv.md).
+enum class conv_engine { automatic, im2col, direct };
+
+/// The engine `automatic` picks: direct where its kernels apply and neither side has more than
+/// direct_max_channels channels. Measured with bench/conv_engines_bench (docs/nn_conv.md): at
+/// 8 to 32 channels the direct engine took 0.4 to 0.8 of im2col's time, at 3 -> 100 the same,
+/// and at 64 and 100 channels per side 1.3 to 2 times as long, where the GEMM's reuse wins.
+inline constexpr index_t direct_max_channels = 32;
+template <Backend B, class T>
+constexpr bool use_direct_engine(conv_engine e, const ops::conv_geometry& g, index_t out_channels) {
+    if constexpr (!HostBackend<B> || !std::is_same_v<T, float>) {
+        return false;
+    } else {
+        if (e == conv_engine::im2col || !ops::conv2d_direct_engine<B, T>::supports(g)) return false;
+        return e == conv_engine::direct || (g.channels <= direct_max_channels && out_channels <= direct_max_channels);
+    }
+}
 
 struct conv2d {
     struct config {
@@ -30,6 +53,9 @@ struct conv2d {
         /// Borrow the column buffer from the context (one buffer shared by all such layers)
         /// instead of keeping one per layer: 8 MB per 3x3 layer on 2 threads.
         bool shared_workspace = false;
+        /// The engine; `direct` on a shape it does not support (or a device backend) falls back
+        /// to im2col, so a network config stays valid for every layer and backend.
+        conv_engine engine = conv_engine::automatic;
     };
 
     /// Throws naming `where` unless the configuration is usable.
@@ -68,19 +94,30 @@ struct conv2d {
                                  .stride = m_cfg.stride, .padding = m_cfg.padding, .dilation = m_cfg.dilation};
             g.finish(where);
             if (!(x.shape() == m_in_shape)) {
-                m_engine.configure(g, m_cfg.out_channels, m_cfg.workspace_bytes, m_cfg.shared_workspace);
+                m_direct = use_direct_engine<B, T>(m_cfg.engine, g, m_cfg.out_channels);
+                if constexpr (direct_capable) {
+                    if (m_direct) m_direct_engine.configure(g, m_cfg.out_channels);
+                }
+                if (!m_direct) m_engine.configure(g, m_cfg.out_channels, m_cfg.workspace_bytes, m_cfg.shared_workspace);
                 m_in_shape = x.shape();
             }
             lend_workspace(ctx);
             const index_t N = x.dim(0), P = g.out_height * g.out_width;
             y.resize(shape{N, m_cfg.out_channels, g.out_height, g.out_width});
-            if (m_cfg.bias)
+            if (m_cfg.bias && !m_direct)
                 parallel_for(B{}, N * m_cfg.out_channels,
                              detail::broadcast_bias_fn<T>{m_b.data(), y.data(), m_cfg.out_channels, P});
             const index_t in_img = x.numel() / N, out_img = m_cfg.out_channels * P;
-            for (index_t n = 0; n < N; ++n)
-                m_engine.forward(m_w.data(), x.data() + n * in_img, y.data() + n * out_img,
-                                 m_cfg.bias ? T(1) : T(0));
+            for (index_t n = 0; n < N; ++n) {
+                if constexpr (direct_capable) {
+                    if (m_direct) {
+                        m_direct_engine.forward(m_w.data(), m_cfg.bias ? m_b.data() : nullptr, x.data() + n * in_img,
+                                                y.data() + n * out_img, T(0));
+                        continue;
+                    }
+                }
+                m_engine.forward(m_w.data(), x.data() + n * in_img, y.data() + n * out_img, m_cfg.bias ? T(1) : T(0));
+            }
             m_x = &x;
             m_y_shape = y.shape();
         }
@@ -126,10 +163,15 @@ struct conv2d {
         tensor<T, B>& bias() noexcept { return m_b; }
         /// Output rows per im2col band at the last input shape (for docs and benches).
         [[nodiscard]] index_t band_rows() const noexcept { return m_engine.band_rows(); }
+        /// True when the last forward ran on the direct engine.
+        [[nodiscard]] bool uses_direct_engine() const noexcept { return m_direct; }
 
     private:
+        static constexpr bool direct_capable = HostBackend<B> && std::is_same_v<T, float>;
+        struct no_direct_engine {};
+
         void lend_workspace(context<B>& ctx) {
-            if (m_cfg.shared_workspace) m_engine.use_workspace(ctx.scratch.template workspace<T>(m_engine.workspace_numel()));
+            if (m_cfg.shared_workspace && !m_direct) m_engine.use_workspace(ctx.scratch.template workspace<T>(m_engine.workspace_numel()));
         }
         void backward_impl(const tensor<T, B>& dy, tensor<T, B>& dx, bool accumulate) {
             constexpr const char* where = "tessel::nn::conv2d::backward";
@@ -142,14 +184,26 @@ struct conv2d {
                 parallel_for(B{}, m_cfg.out_channels,
                              detail::channel_sum_fn<T>{dy.data(), m_db.data(), N, m_cfg.out_channels, P});
             if (m_input_grad && !accumulate) dx.resize(m_x->shape());
-            for (index_t n = 0; n < N; ++n)
+            for (index_t n = 0; n < N; ++n) {
+                T* dxn = m_input_grad ? dx.data() + n * in_img : nullptr;
+                if constexpr (direct_capable) {
+                    if (m_direct) {
+                        m_direct_engine.backward(m_w.data(), m_x->data() + n * in_img, dy.data() + n * out_img, m_dw.data(),
+                                                 n == 0 ? T(0) : T(1), dxn, accumulate);
+                        continue;
+                    }
+                }
                 m_engine.backward(m_w.data(), m_x->data() + n * in_img, dy.data() + n * out_img, m_dw.data(),
-                                  n == 0 ? T(0) : T(1), m_input_grad ? dx.data() + n * in_img : nullptr, accumulate);
+                                  n == 0 ? T(0) : T(1), dxn, accumulate);
+            }
         }
 
         config m_cfg;
         tensor<T, B> m_w, m_dw, m_b, m_db, m_y, m_dx;
         ops::conv2d_engine<B, T> m_engine;
+        [[no_unique_address]] std::conditional_t<direct_capable, ops::conv2d_direct_engine<B, float>, no_direct_engine>
+            m_direct_engine;
+        bool m_direct = false;
         shape m_in_shape{}, m_y_shape{};
         const tensor<T, B>* m_x = nullptr;
         bool m_input_grad = true;

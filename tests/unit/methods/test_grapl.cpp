@@ -249,14 +249,18 @@ TEST_CASE("grapl_patch_cnn: gradients match finite differences (train-mode BN, n
 TEST_CASE("grapl_patch_cnn: same logits and gradients as the nn:: composition grapl_network") {
     // The direct-convolution network against the im2col + GEMM blocks of nn::, with copied weights,
     // train-mode BN (no dropout) and then eval mode on the running statistics; patch sizes 16
-    // (rows exactly one vector) and 7 (rows mostly throw-away lanes).
+    // (rows exactly one vector) and 7 (rows mostly throw-away lanes). The reference runs its 3x3
+    // convs on im2col + GEMM, and again on nn::conv2d's direct engine.
+    for (const auto engine : {ts::nn::conv_engine::im2col, ts::nn::conv_engine::direct})
     for (const ts::index_t p : {ts::index_t{16}, ts::index_t{7}}) {
         CAPTURE(p);
+        CAPTURE(engine == ts::nn::conv_engine::direct);
         const ts::index_t N = 9, K = 5, F = 6, Bt = 3;
         ts::rng a(5), b(6), gen(11);
         m::grapl_patch_cnn<ts::cpu_omp> fast({.patch = p, .classes = K, .filters = F, .bottleneck = Bt, .dropout = 0.0,
                                               .input_dropout = 0.0}, a);
-        m::grapl_network::bind<ts::cpu_serial> ref(m::grapl_network_config(p, K, F, Bt, 0.0, 0.0), b);
+        m::grapl_network::bind<ts::cpu_serial> ref(
+            m::grapl_network_config(p, K, F, Bt, 0.0, 0.0, engine), b);
         auto pf = fast.parameters();
         auto pr = ref.parameters();
         REQUIRE(pf.size() == pr.size());
