@@ -68,6 +68,11 @@ struct change_one {
         o.value = *scribbles;
         changed = true;
     }
+    /// A model path has no generic alternative; presets test it with a file of their own.
+    void operator()(const pm::path_option& o) {
+        if (!mine()) return;
+        name = std::string(o.name);
+    }
 };
 
 /// "a, b, c" (doctest prints strings, not vectors).
