@@ -237,9 +237,11 @@ struct dsc_loss {
                 m_graph = loss::soft_cut_graph::build(st.superpixels, m_cfg.distance_factor);
             }
             const double M = static_cast<double>(m_graph.regions);
-            double total = loss::cross_entropy{}.value_and_grad(r, labels, dr, {.weight = m_cfg.ce_weight});
-            total += m_cut.value_and_grad(r, m_graph, dr, {.weight = m_cfg.cut_weight / (M * M), .accumulate = true});
-            return total;
+            // The losses return their unweighted values; the objective is the weighted sum.
+            const double beta = m_cfg.cut_weight / (M * M);
+            const double ce = loss::cross_entropy{}.value_and_grad(r, labels, dr, {.weight = m_cfg.ce_weight});
+            const double cut = m_cut.value_and_grad(r, m_graph, dr, {.weight = beta, .accumulate = true});
+            return m_cfg.ce_weight * ce + beta * cut;
         }
 
     private:
