@@ -17,6 +17,7 @@
 // pairs within d), built once per image; soft_cut::bind holds the per-step workspaces (the
 // softmax layers come from nn/activation.hpp). Host backends only: the region sums are scatters.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <vector>
 

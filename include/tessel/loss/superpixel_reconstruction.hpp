@@ -13,6 +13,7 @@
 // because the deviations from a region's own mean sum to zero over the region. Host backends
 // only (the per-region sums are sequential scatters); the tape form is not provided.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <vector>
 

@@ -19,6 +19,7 @@
 //   superpixel_vote         the final labels: per-superpixel majority of the per-pixel argmax
 //                           after the last update, compacted to 0..k-1.
 #pragma once
+#include <algorithm>
 #include <array>
 #include <limits>
 #include <memory>
