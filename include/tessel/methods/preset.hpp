@@ -13,6 +13,7 @@
 #include <limits>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <tuple>
 
@@ -72,6 +73,14 @@ struct label_file_option {
     std::string_view help;
 };
 
+/// A path the method reads (a trained model file); empty means none given. Front ends check that
+/// the file exists; the method reads and validates it.
+struct path_option {
+    std::string_view name;
+    std::string& value;
+    std::string_view help;
+};
+
 namespace detail {
 /// A visitor that accepts every option kind, for checking the Preset concept.
 struct any_option_visitor {
@@ -86,7 +95,8 @@ struct any_option_visitor {
 ///             settings; P::method<B>, constructible from a config, with
 ///             run(image, seed, progress) -> label_map and last_report();
 ///             P::visit_options(config&, visitor&) calls visitor(option) once per user-settable
-///             field with a number_option, flag_option, choice_option or label_file_option naming
+///             field with a number_option, flag_option, choice_option, label_file_option or
+///             path_option naming
 ///             it (names are command-line style: "max-iter"); P::estimated_bytes(config, W, H),
 ///             the approximate peak memory of one run on a W x H image.
 ///   ensures:  option names are unique within a preset; two presets that share an option name

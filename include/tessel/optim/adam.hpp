@@ -98,6 +98,14 @@ public:
     [[nodiscard]] const nn::parameter_list<T, B>& parameters() const noexcept { return m_params; }
     [[nodiscard]] const config& settings() const noexcept { return m_cfg; }
     [[nodiscard]] index_t steps() const noexcept { return m_steps; }
+    /// The moments per parameter (in parameters() order) and the step count, for checkpoints
+    /// that resume training exactly (examples/train.cpp).
+    std::vector<tensor<T, B>>& first_moments() noexcept { return m_m; }
+    std::vector<tensor<T, B>>& second_moments() noexcept { return m_v; }
+    void set_steps(index_t steps) {
+        check_setting(where, steps >= 0, "steps", static_cast<double>(steps));
+        m_steps = steps;
+    }
     /// Zeroes the moments and the step count.
     void reset_state() {
         for (std::size_t k = 0; k < m_m.size(); ++k) {

@@ -68,6 +68,11 @@ struct change_one {
         o.value = *scribbles;
         changed = true;
     }
+    /// A model path has no generic alternative; presets test it with a file of their own.
+    void operator()(const pm::path_option& o) {
+        if (!mine()) return;
+        name = std::string(o.name);
+    }
 };
 
 /// "a, b, c" (doctest prints strings, not vectors).
@@ -89,7 +94,8 @@ struct count_options {
 /// as they were, and (with compare_report) the report's values (energies, iterations) too.
 template <class P>
 std::vector<std::string> options_without_effect(const typename P::config& base, const ts::image<std::uint8_t>& img,
-                                                const ts::label_map* scribbles = nullptr, bool compare_report = false) {
+                                                const ts::label_map* scribbles = nullptr, bool compare_report = false,
+                                                std::string_view refused = {}) {
     typename P::template method<ts::cpu_serial> reference(base);
     const auto expected = reference.run(img, ts::seed{3});
     const auto expected_values = reference.last_report().values;
@@ -106,6 +112,11 @@ std::vector<std::string> options_without_effect(const typename P::config& base, 
             change.scribbles = scribbles;
             P::visit_options(c, change);
             if (!change.changed) break;
+            if (!refused.empty() && change.name == refused) {
+                // This change makes the configuration invalid: the method must refuse it.
+                CHECK_THROWS_AS(typename P::template method<ts::cpu_serial>{c}, ts::error);
+                continue;
+            }
             typename P::template method<ts::cpu_serial> m(c);
             const bool same_labels = m.run(img, ts::seed{3}).values() == expected.values();
             if (same_labels && (!compare_report || m.last_report().values == expected_values))
@@ -202,4 +213,42 @@ TEST_CASE("preset options: every slic and felzenszwalb option changes the output
     CHECK(joined(options_without_effect<pm::slic_preset>({.n_segments = 12, .compactness = 5.0f}, scene.img)) == "");
     CHECK(joined(options_without_effect<pm::felzenszwalb_preset>({.scale = 30, .sigma = 0.5, .min_size = 5},
                                                                  scene.img)) == "");
+}
+
+TEST_CASE("preset options: every dsc option changes the output") {
+    const auto scene = ts::testing::make_shapes(48, 32, 12, 2);
+    pm::dsc_config d;
+    d.untrained_superae = true;  // switching it off without a model must be refused
+    d.features = 6;
+    d.superpixels.target = 12;
+    d.train.max_iterations = 3;
+    d.optim.lr = 1e-3;  // at the paper's 5e-2 this small case collapses to one label in 3 steps
+    // Three small steps rarely move the superpixel vote, so the final loss (in the report) counts
+    // as output too. compactness is SLIC's (checked with SLIC below); one more superpixel or one
+    // more pixel of min-size can leave Felzenszwalb's map as it is (larger steps below); the model
+    // path has a test of its own (tests/unit/methods/test_dsc.cpp).
+    auto idle = options_without_effect<pm::dsc_preset>(d, scene.img, nullptr, true, "untrained-superae");
+    std::erase(idle, std::string("compactness"));
+    std::erase(idle, std::string("superpixels"));
+    std::erase(idle, std::string("min-size"));
+    CHECK(joined(idle) == "");
+    auto final_loss = [&](const pm::dsc_config& c) {
+        pm::dsc<ts::cpu_serial> m(c);
+        m.run(scene.img, ts::seed{3});
+        return m.last_report().values.at("final_loss");
+    };
+    // The untrained SuperAE's reconstruction is smooth: Felzenszwalb's finest map may already
+    // have fewer than 12 segments, so M is checked with SLIC.
+    pm::dsc_config more = d, coarser = d, fewer = d;
+    more.superpixels.algorithm = fewer.superpixels.algorithm = pm::dsc_superpixel_algorithm::slic;
+    fewer.superpixels.target = 6;
+    CHECK(final_loss(more) != final_loss(fewer));
+    coarser.superpixels.felzenszwalb_min_size = 80;
+    CHECK(final_loss(coarser) != final_loss(d));
+    pm::dsc_config s = d;
+    s.superpixels.algorithm = pm::dsc_superpixel_algorithm::slic;
+    pm::dsc_config s2 = s;
+    s2.superpixels.slic_compactness = 40.0f;
+    CHECK(pm::dsc<ts::cpu_serial>(s).run(scene.img, ts::seed{3}).values() !=
+          pm::dsc<ts::cpu_serial>(s2).run(scene.img, ts::seed{3}).values());
 }

@@ -322,6 +322,24 @@ private:
 template <nn::LayerSpec Net, Backend B>
 using dfc_trainer = self_trainer<Net, B>;
 
+/// NetworkInit<I, Net, B>: sets a freshly constructed network's state before the first step
+/// (pretrained weights, e.g. Deep Superpixel Cut's SuperAE encoder).
+///   requires: I::config is default-constructible and copyable; I::apply(cfg, state, net) with
+///             net the bound Net::bind<B, float>, called once per run after construction (the
+///             network's own initialisation has already drawn from the state's random stream).
+///   ensures:  throws tessel::error naming itself when what it loads does not fit the network.
+template <class I, class Net, class B>
+concept NetworkInit = std::default_initializable<typename I::config> &&
+                      requires(const typename I::config& c, const pipeline::state<B>& st,
+                               typename Net::template bind<B, float>& net) { I::apply(c, st, net); };
+
+/// Network initialisation: the layers' own (seeded) initialisation, nothing more.
+struct default_network_init {
+    struct config {};
+    template <class B, class N>
+    static void apply(const config&, const pipeline::state<B>&, N&) {}
+};
+
 /// Number of distinct values in a label vector.
 inline index_t count_distinct(std::vector<label_t> v) {
     std::sort(v.begin(), v.end());
@@ -334,10 +352,12 @@ inline index_t count_distinct(std::vector<label_t> v) {
 ///   writes: state.labels (raw channel indices 0..q-1), state.info.iterations, with
 ///           keep_probabilities pipeline::class_probabilities,
 ///           state.info.values["final_loss"], ["labels_at_stop"]
-template <nn::LayerSpec Net, class Refine = no_refinement, class Loss = dfc_loss, class Optim = optim::sgd>
+template <nn::LayerSpec Net, class Refine = no_refinement, class Loss = dfc_loss, class Optim = optim::sgd,
+          class Init = default_network_init>
 struct self_train {
     struct config {
         typename Net::config net{};
+        typename Init::config init{};  ///< see NetworkInit (after the network's own initialisation)
         self_train_options train{};
         typename Loss::config loss{};
         typename Optim::config optim = self_train_optimiser_defaults<Optim>();
@@ -359,6 +379,8 @@ struct self_train {
             static_assert(PseudoLabelRule<Refine, B>, "self_train: Refine must model stages::PseudoLabelRule");
             using trainer_type = self_trainer<Net, B, Loss, Optim>;
             trainer_type trainer(m_cfg.net, st.gen, m_cfg.train, m_cfg.loss, m_cfg.optim);
+            static_assert(NetworkInit<Init, Net, B>, "self_train: Init must model stages::NetworkInit");
+            Init::apply(m_cfg.init, st, trainer.network());
             if (m_cfg.scribbles) trainer.set_scribbles(&*m_cfg.scribbles);
             Refine refine{};
 
