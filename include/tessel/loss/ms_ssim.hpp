@@ -10,7 +10,7 @@
 //   images go through 2x2 average pooling, padded by (H mod 2, W mod 2) zeros on each side and
 //   divided by 4 (F.avg_pool2d with count_include_pad, as pytorch_msssim does);
 //   MS-SSIM(n, c) = prod_{l < L-1} relu(cs_l)^w_l * relu(ssim_{L-1})^w_{L-1}, averaged over planes.
-// The loss is weight * (1 - MS-SSIM). Only the prediction gets a gradient: the target is a
+// The loss is 1 - MS-SSIM (value_and_grad's weight scales the gradient). Only the prediction gets a gradient: the target is a
 // constant (the input image in L_rec). Standard settings: L = 5, w = (0.0448, 0.2856, 0.3001,
 // 0.2363, 0.1333), K1 = 0.01, K2 = 0.03. With levels = 0 (the default) the number of scales is
 // the largest L <= 5 at which the coarsest scale still holds a whole window (both sides >= 11
@@ -31,7 +31,7 @@
 
 namespace tessel::loss {
 
-/// MS-SSIM settings; the loss is weight * (1 - MS-SSIM(x, y)).
+/// MS-SSIM settings; the loss is 1 - MS-SSIM(x, y).
 struct ms_ssim {
     index_t levels = 0;        ///< scales L in 1..5; 0: automatic from the image size (see above)
     index_t window = 11;       ///< odd Gaussian window size
@@ -451,7 +451,7 @@ double ms_ssim::value_and_grad(const tensor<T, B>& x, const tensor<T, B>& y, ten
     const auto g = detail::prepare_grad(name, x, dx, o);
     const double v = ws.forward(*this, x, y);
     ws.backward(-o.weight, g);
-    return o.weight * (1.0 - v);
+    return 1.0 - v;  // the value unweighted, as every loss's value_and_grad (the weight scales dx)
 }
 template <class T, Backend B>
 double ms_ssim::value_and_grad(const tensor<T, B>& x, const tensor<T, B>& y, tensor<T, B>& dx,

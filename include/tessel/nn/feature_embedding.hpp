@@ -26,7 +26,7 @@ namespace tessel::nn {
 
 namespace detail {
 template <class T>
-struct add_fn {  // out = a + b
+struct elementwise_sum_fn {  // out = a + b (out may alias a or b)
     const T* a;
     const T* b;
     T* out;
@@ -81,7 +81,7 @@ struct feature_embedding {
             const tensor<T, B>& a = m_main.forward(ctx, x);
             const tensor<T, B>& s = m_projection ? m_projection->forward(ctx, x) : x;
             m_sum.resize(a.shape());
-            parallel_for(B{}, a.numel(), detail::add_fn<T>{a.data(), s.data(), m_sum.data()});
+            parallel_for(B{}, a.numel(), detail::elementwise_sum_fn<T>{a.data(), s.data(), m_sum.data()});
             return m_act->forward(ctx, m_sum);
         }
         const tensor<T, B>& backward(context<B>& ctx, const tensor<T, B>& dy) {
@@ -90,7 +90,7 @@ struct feature_embedding {
             const tensor<T, B>& ds = m_projection ? m_projection->backward(ctx, g) : g;
             if (m_input_grad) {
                 m_dx.resize(dm.shape());
-                parallel_for(B{}, dm.numel(), detail::add_fn<T>{dm.data(), ds.data(), m_dx.data()});
+                parallel_for(B{}, dm.numel(), detail::elementwise_sum_fn<T>{dm.data(), ds.data(), m_dx.data()});
             }
             return m_dx;
         }
