@@ -254,10 +254,10 @@ struct picnet_preset {
         v(number_option<double>{"graph-cut-lambda", c.post.lambda, "PiCNet: Potts weight of the graph-cut post-processing",
                                 0, inf});
     }
-    /// Peak memory at C = 64, q = 100: about 5.3 kB per pixel (bench/methods_bench.cpp's
-    /// picnet line measures it), scaled with the widths.
+    /// Peak memory: about 17 kB per pixel at C = 64, q = 100 (bench/methods_bench.cpp's picnet
+    /// line measured 2.6 GB at 481x321), scaled with the widths.
     static double estimated_bytes(const config& c, index_t w, index_t h) {
-        const double per_pixel = 250.0 + 60.0 * static_cast<double>(c.net.channels) + 12.0 * static_cast<double>(c.net.classes);
+        const double per_pixel = 250.0 + 250.0 * static_cast<double>(c.net.channels) + 12.0 * static_cast<double>(c.net.classes);
         return static_cast<double>(w) * static_cast<double>(h) * per_pixel;
     }
 };
