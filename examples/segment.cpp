@@ -301,11 +301,11 @@ private:
     };
 
     static ts::label_map read_label_file(const std::string& path, std::string_view what) {
-        ts::image<std::uint8_t> s = ts::io::read_image(path, 0);
-        ts::expects(s.channels() == 1, program, std::string(what), " file '", path,
-                    "' must be a single-channel 8-bit PNG, got ", s.channels(), " channels");
-        std::vector<ts::label_t> v(s.values().begin(), s.values().end());
-        return ts::label_map(s.width(), s.height(), std::move(v));
+        // 16-bit PNGs too: a superpixel map (picnet --superpixels) can hold more than 256 regions.
+        const auto size = ts::io::read_image_size(path);
+        ts::expects(size.channels == 1, program, std::string(what), " file '", path,
+                    "' must be a single-channel 8- or 16-bit PNG, got ", size.channels, " channels");
+        return ts::io::read_label_png(path);
     }
 
     std::vector<entry> m_entries;

@@ -208,6 +208,30 @@ TEST_CASE("preset options: every grapl option changes the output") {
           pm::grapl<ts::cpu_serial>(capped).run(scene.img, ts::seed{3}).values());
 }
 
+TEST_CASE("preset options: every picnet option changes the output or the report") {
+    // The report holds the loss parts and the graph-cut energies, which settings that leave so
+    // small a case's labels as they were still move.
+    const auto scene = ts::testing::make_shapes(32, 24, 12, 2);
+    pm::picnet_config c;
+    c.net.channels = 6;
+    c.net.classes = 8;
+    c.train.max_iterations = 4;
+    c.train.min_labels = 2;
+    c.superpixels.n_segments = 40;
+    ts::label_map quads(32, 24);
+    for (ts::index_t y = 0; y < 24; ++y)
+        for (ts::index_t x = 0; x < 32; ++x) quads(x, y) = static_cast<ts::label_t>((x / 8) + 4 * (y / 6));
+    auto idle = options_without_effect<pm::picnet_preset>(c, scene.img, &quads, true);
+    // min-labels one step up is not reached in four iterations (as for kim2020, above).
+    std::erase(idle, std::string("min-labels"));
+    CHECK(joined(idle) == "");
+    pm::picnet_config early = c;
+    early.train.min_labels = 100;
+    pm::picnet<ts::cpu_serial> stops(early);
+    stops.run(scene.img, ts::seed{3});
+    CHECK(stops.last_report().iterations == 1);
+}
+
 TEST_CASE("preset options: every slic and felzenszwalb option changes the output") {
     const auto scene = ts::testing::make_shapes(48, 40, 20, 2);
     CHECK(joined(options_without_effect<pm::slic_preset>({.n_segments = 12, .compactness = 5.0f}, scene.img)) == "");

@@ -37,7 +37,8 @@ struct segment_graph_cut_options {
 /// alpha_beta_swap<potts>) that models GraphSolver for potts_energy<double> on csr_graph<double>.
 ///   reads:  state.labels, state.input, class_probabilities
 ///   writes: state.labels, info.values["graph_cut_regions"], ["graph_cut_labels_before"],
-///           ["graph_cut_labels_after"], ["graph_cut_energy"], info.seconds["segment_graph_cut"]
+///           ["graph_cut_labels_after"], ["graph_cut_energy_before"] (of each segment at its own
+///           label), ["graph_cut_energy"] (after), info.seconds["segment_graph_cut"]
 template <class Solver = alpha_expansion<potts>>
     requires GraphSolver<Solver, potts_energy<double>, csr_graph<double>>
 struct segment_graph_cut {
@@ -137,6 +138,9 @@ struct segment_graph_cut {
             const csr_graph<double> graph = csr_graph<double>::from_undirected_edges(R, edges);
 
             const potts_energy<double> energy(R, L, std::span<const double>(unary), m_cfg.lambda);
+            // The start labelling's energy, so callers can see that the moves never raise it.
+            st.info.values["graph_cut_energy_before"] =
+                static_cast<double>(total_energy(energy, graph, std::span<const label_t>(site_label)));
             Solver solver(move_config{.max_cycles = m_cfg.max_cycles});
             st.info.values["graph_cut_energy"] =
                 static_cast<double>(solver.minimize(energy, graph, std::span<label_t>(site_label)));

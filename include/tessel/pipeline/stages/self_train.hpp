@@ -52,17 +52,33 @@ concept PseudoLabelRule = std::default_initializable<R> &&
 ///   requires: L::config is a default-constructible, copyable aggregate of settings;
 ///             L::bind<B> is constructible from const L::config& (and validates it);
 ///             bind.value_and_grad(r, labels, dr, state) returns the loss of the response r
-///             [N, q, H, W] against the pseudo-labels [N, H, W] and overwrites dr with dL/dr.
+///             [N, q, H, W] against the pseudo-labels [N, H, W] and overwrites dr with dL/dr;
+///             or, for a loss that reads more of the network than its response (PiCNet's
+///             reconstruction heads and features), bind declares
+///             `static constexpr bool reads_network = true` and has
+///             value_and_grad(r, labels, dr, state, net) instead (NetworkSelfTrainLoss below).
 ///   optional: bind.set_scribbles(const label_map*) for user scribbles (Kim 2020 §2.6).
 ///   ensures:  no allocation in the steady state; invalid settings throw at bind.
 template <class L, class B>
 concept SelfTrainLoss = requires { typename L::config; typename L::template bind<B>; } &&
                         std::default_initializable<typename L::config> &&
                         std::constructible_from<typename L::template bind<B>, const typename L::config&> &&
-                        requires(typename L::template bind<B>& l, const tensor<float, B>& r,
-                                 const tensor<label_t, B>& labels, tensor<float, B>& dr, const pipeline::state<B>& st) {
+                        (requires(typename L::template bind<B>& l, const tensor<float, B>& r,
+                                  const tensor<label_t, B>& labels, tensor<float, B>& dr, const pipeline::state<B>& st) {
                             { l.value_and_grad(r, labels, dr, st) } -> std::convertible_to<double>;
-                        };
+                        } || requires { requires L::template bind<B>::reads_network; });
+
+/// NetworkSelfTrainLoss<L, Net, B>: a SelfTrainLoss that also sees the bound network after its
+/// forward pass: value_and_grad(r, labels, dr, state, net) may read the network's other outputs
+/// and set the gradients of those outputs through the network's own interface before the
+/// trainer calls net.backward(dr).
+template <class L, class Net, class B>
+concept NetworkSelfTrainLoss =
+    SelfTrainLoss<L, B> && requires(typename L::template bind<B>& l, const tensor<float, B>& r,
+                                    const tensor<label_t, B>& labels, tensor<float, B>& dr,
+                                    const pipeline::state<B>& st, Net& net) {
+        { l.value_and_grad(r, labels, dr, st, net) } -> std::convertible_to<double>;
+    };
 
 /// The optimiser settings a self-training stage starts from: the DFC family's SGD (lr 0.1,
 /// momentum 0.9, METHODS.md §2.4) for optim::sgd, the optimiser's own defaults otherwise.
@@ -233,6 +249,10 @@ public:
         expects(opt.max_iterations >= 0, where, "max_iterations must be >= 0, got ", opt.max_iterations);
         expects(opt.min_labels >= 0, where, "min_labels must be >= 0, got ", opt.min_labels);
         if constexpr (nn::SkipsInputGrad<net_type>) m_net.set_input_grad_needed(false);
+        static_assert(!requires { requires Loss::template bind<B>::reads_network; } ||
+                          NetworkSelfTrainLoss<Loss, net_type, B>,
+                      "tessel::stages::self_train: a loss that reads the network needs "
+                      "value_and_grad(r, labels, dr, state, net) for this network type");
     }
 
     /// Passes user scribbles to the loss (which must support them); nullptr clears them.
@@ -263,7 +283,10 @@ public:
             }
             refine_labels(st, refine);
         }
-        res.loss = m_loss.value_and_grad(r, m_labels, m_dr, st);
+        if constexpr (NetworkSelfTrainLoss<Loss, net_type, B>)
+            res.loss = m_loss.value_and_grad(r, m_labels, m_dr, st, m_net);
+        else
+            res.loss = m_loss.value_and_grad(r, m_labels, m_dr, st);
         m_net.backward(m_ctx, m_dr);
         m_optim.step();
         return res;
@@ -287,6 +310,8 @@ public:
         host.resize(static_cast<std::size_t>(q * H * W));
         return tensor<float, cpu_serial>(shape{q, H, W}, std::span<const float>(host));
     }
+    /// The bound loss (e.g. to read the parts of the last step's loss).
+    [[nodiscard]] const typename Loss::template bind<B>& loss() const noexcept { return m_loss; }
     /// The pseudo-labels of the last step (after refinement), on the host.
     [[nodiscard]] std::vector<label_t> last_labels() const { return m_labels.to_vector(); }
     net_type& network() noexcept { return m_net; }
@@ -410,6 +435,8 @@ struct self_train {
             }
             st.info.iterations = it;
             st.info.values["final_loss"] = last.loss;
+            // A loss with parts (PiCNet's L_local, L_global, L_rec) reports those of the last step.
+            if constexpr (requires { trainer.loss().report(st.info.values); }) trainer.loss().report(st.info.values);
             st.info.values["labels_at_stop"] = static_cast<double>(last.labels_before);
         }
 
