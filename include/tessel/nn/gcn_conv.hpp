@@ -87,7 +87,7 @@ public:
 
     /// From a CSR graph whose arc u -> v has weight w (parallel arcs add up, as in PyG's scatter).
     template <class W>
-    static gcn_graph csr(const graph::csr_graph<W>& a) {
+    static gcn_graph csr(const csr_graph<W>& a) {
         constexpr auto where = "tessel::nn::gcn_graph::csr";
         const index_t N = a.num_nodes();
         expects(N > 0, where, "empty graph");
