@@ -240,6 +240,12 @@ private:
             e.type = "PNG";
             e.check = CLI::ExistingFile;
         }
+        void operator()(const ts::methods::path_option& o) {
+            entry& e = r.find_or_add(o.name, o.help, user);
+            e.defaults.push_back(user + " none");
+            e.type = "FILE";
+            e.check = CLI::ExistingFile;
+        }
     };
 
     struct applier {
@@ -267,6 +273,10 @@ private:
             const entry& e = r.at(o.name);
             if (e.given()) o.value = read_label_file(e.raw, o.name);
         }
+        void operator()(const ts::methods::path_option& o) {
+            const entry& e = r.at(o.name);
+            if (e.given()) o.value = e.raw;
+        }
     };
 
     struct reporter {
@@ -284,6 +294,9 @@ private:
         void operator()(const ts::methods::label_file_option& o) {
             const entry& e = r.at(o.name);
             j[std::string(o.name)] = e.given() ? json(e.raw) : json(nullptr);
+        }
+        void operator()(const ts::methods::path_option& o) {
+            j[std::string(o.name)] = o.value.empty() ? json(nullptr) : json(o.value);
         }
     };
 

@@ -32,7 +32,7 @@ void check_assignment(std::string_view where, const tensor<T, B>& s, const tenso
     expects(a.rank() == 2 && a.dim(0) == s.dim(0) && a.dim(1) == s.dim(0), where, "adjacency ", a.shape().str(),
             " does not match S ", s.shape().str());
 }
-/// out = A S and, when A is not known to be symmetric, out += A^T S.
+/// out = (A + A^T) S (2 A S when A is symmetric).
 template <class T, Backend B>
 void sym_product(const tensor<T, B>& a, const tensor<T, B>& s, bool symmetric, tensor<T, B>& out) {
     const index_t N = s.dim(0), K = s.dim(1);
@@ -45,6 +45,29 @@ void sym_product(const tensor<T, B>& a, const tensor<T, B>& s, bool symmetric, t
 }
 }  // namespace detail
 
+/// The row sums d = A 1 and their total, computed once per graph (training calls the loss once per
+/// epoch on the same A).
+struct graph_degrees {
+    std::vector<double> d;
+    double total = 0;
+    template <class T, Backend B>
+    static graph_degrees of(const tensor<T, B>& a) {
+        expects(a.rank() == 2 && a.dim(0) == a.dim(1), "tessel::loss::graph_degrees", "expects a square adjacency, got ",
+                a.shape().str());
+        const index_t N = a.dim(0);
+        const std::vector<T> av = a.to_vector();
+        graph_degrees g;
+        g.d.assign(static_cast<std::size_t>(N), 0.0);
+        for (index_t i = 0; i < N; ++i) {
+            double r = 0;
+            for (index_t j = 0; j < N; ++j) r += static_cast<double>(av[static_cast<std::size_t>(i * N + j)]);
+            g.d[static_cast<std::size_t>(i)] = r;
+            g.total += r;
+        }
+        return g;
+    }
+};
+
 /// The DMoN loss; value_and_grad(S, A, dS) returns L_mod + L_col and overwrites dS.
 struct dmon {
     dmon_form form = dmon_form::coded;
@@ -52,16 +75,18 @@ struct dmon {
 
     template <class T, Backend B>
     double value_and_grad(const tensor<T, B>& s, const tensor<T, B>& a, tensor<T, B>& ds) const {
+        return value_and_grad(s, a, graph_degrees::of(a), ds);
+    }
+    /// With the degrees of A precomputed (graph_degrees::of(a)).
+    template <class T, Backend B>
+    double value_and_grad(const tensor<T, B>& s, const tensor<T, B>& a, const graph_degrees& deg, tensor<T, B>& ds) const {
         constexpr auto where = "tessel::loss::dmon";
         detail::check_assignment(where, s, a);
         const index_t N = s.dim(0), K = s.dim(1);
-        const std::vector<T> av = a.to_vector(), sv = s.to_vector();
-        std::vector<double> d(static_cast<std::size_t>(N), 0.0);
-        double total = 0;
-        for (index_t i = 0; i < N; ++i) {
-            for (index_t j = 0; j < N; ++j) d[static_cast<std::size_t>(i)] += static_cast<double>(av[static_cast<std::size_t>(i * N + j)]);
-            total += d[static_cast<std::size_t>(i)];
-        }
+        const std::vector<T> sv = s.to_vector();
+        const std::vector<double>& d = deg.d;
+        const double total = deg.total;
+        expects(static_cast<index_t>(d.size()) == N, where, "degrees of ", d.size(), " nodes for ", N);
         expects(std::isfinite(total) && total > 0, where, "the adjacency's entries sum to ", total, " (need > 0)");
         const double m = form == dmon_form::coded ? total : 0.5 * total;
         tensor<T, B> as;
@@ -116,13 +141,16 @@ struct normalized_cut {
 
     template <class T, Backend B>
     double value_and_grad(const tensor<T, B>& s, const tensor<T, B>& a, tensor<T, B>& ds) const {
+        return value_and_grad(s, a, graph_degrees::of(a), ds);
+    }
+    template <class T, Backend B>
+    double value_and_grad(const tensor<T, B>& s, const tensor<T, B>& a, const graph_degrees& deg, tensor<T, B>& ds) const {
         constexpr auto where = "tessel::loss::normalized_cut";
         detail::check_assignment(where, s, a);
         const index_t N = s.dim(0), K = s.dim(1);
-        const std::vector<T> av = a.to_vector(), sv = s.to_vector();
-        std::vector<double> d(static_cast<std::size_t>(N), 0.0);
-        for (index_t i = 0; i < N; ++i)
-            for (index_t j = 0; j < N; ++j) d[static_cast<std::size_t>(i)] += static_cast<double>(av[static_cast<std::size_t>(i * N + j)]);
+        const std::vector<T> sv = s.to_vector();
+        const std::vector<double>& d = deg.d;
+        expects(static_cast<index_t>(d.size()) == N, where, "degrees of ", d.size(), " nodes for ", N);
         tensor<T, B> as;
         detail::sym_product(a, s, symmetric, as);
         const std::vector<T> asv = as.to_vector();

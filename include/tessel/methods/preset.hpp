@@ -6,13 +6,14 @@
 // much memory a run will take. A preset trait gathers these in one struct, so that a front end
 // walks a type list of traits (methods/presets.hpp) instead of naming every method. Options are
 // described, not parsed: visit_options hands each config field to a visitor as a typed option
-// (number, flag, choice, label file) and the visitor decides what to do with it (register a
+// (number, flag, choice, label file, path) and the visitor decides what to do with it (register a
 // command-line flag, apply a parsed value, write JSON, check a Python keyword).
 #pragma once
 #include <concepts>
 #include <limits>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <tuple>
 
@@ -72,6 +73,14 @@ struct label_file_option {
     std::string_view help;
 };
 
+/// A file the method reads itself (pretrained weights, precomputed features), given by its path;
+/// empty when not given. Front ends check that the file exists; the method reads and validates it.
+struct path_option {
+    std::string_view name;
+    std::string& value;
+    std::string_view help;
+};
+
 namespace detail {
 /// A visitor that accepts every option kind, for checking the Preset concept.
 struct any_option_visitor {
@@ -86,7 +95,8 @@ struct any_option_visitor {
 ///             settings; P::method<B>, constructible from a config, with
 ///             run(image, seed, progress) -> label_map and last_report();
 ///             P::visit_options(config&, visitor&) calls visitor(option) once per user-settable
-///             field with a number_option, flag_option, choice_option or label_file_option naming
+///             field with a number_option, flag_option, choice_option, label_file_option or
+///             path_option naming
 ///             it (names are command-line style: "max-iter"); P::estimated_bytes(config, W, H),
 ///             the approximate peak memory of one run on a W x H image.
 ///   ensures:  option names are unique within a preset; two presets that share an option name

@@ -15,6 +15,7 @@
 #include "tessel/methods/kanezaki2018.hpp"
 #include "tessel/methods/kim2020.hpp"
 #include "tessel/methods/preset.hpp"
+#include "tessel/methods/unseggnet.hpp"
 #include "tessel/superpixel/felzenszwalb.hpp"
 #include "tessel/superpixel/slic.hpp"
 
@@ -82,7 +83,7 @@ struct felzenszwalb_preset {
 
 /// Every preset, in the order front ends list them (the first is the default method).
 using all_presets = preset_list<kim2020_preset, kanezaki2018_preset, azad2025_preset, grapl_preset, slic_preset,
-                                felzenszwalb_preset>;
+                                felzenszwalb_preset, unseggnet_preset>;
 
 }  // namespace tessel::methods
 

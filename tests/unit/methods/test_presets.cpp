@@ -33,6 +33,7 @@ struct option_census {
         if (o.current().empty()) unnamed_defaults.emplace_back(o.name);
     }
     void operator()(const pm::label_file_option& o) { add(o.name, "file"); }
+    void operator()(const pm::path_option& o) { add(o.name, "path"); }
 };
 
 /// Sets one integer option by name.
