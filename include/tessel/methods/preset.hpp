@@ -6,7 +6,7 @@
 // much memory a run will take. A preset trait gathers these in one struct, so that a front end
 // walks a type list of traits (methods/presets.hpp) instead of naming every method. Options are
 // described, not parsed: visit_options hands each config field to a visitor as a typed option
-// (number, flag, choice, label file) and the visitor decides what to do with it (register a
+// (number, flag, choice, label file, path) and the visitor decides what to do with it (register a
 // command-line flag, apply a parsed value, write JSON, check a Python keyword).
 #pragma once
 #include <concepts>
@@ -73,8 +73,9 @@ struct label_file_option {
     std::string_view help;
 };
 
-/// A path the method reads (a trained model file); empty means none given. Front ends check that
-/// the file exists; the method reads and validates it.
+/// A file the method reads itself (a trained model, pretrained weights, precomputed features),
+/// given by its path; empty when not given. Front ends check that the file exists; the method
+/// reads and validates it.
 struct path_option {
     std::string_view name;
     std::string& value;

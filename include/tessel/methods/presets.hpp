@@ -17,6 +17,7 @@
 #include "tessel/methods/kim2020.hpp"
 #include "tessel/methods/picnet.hpp"
 #include "tessel/methods/preset.hpp"
+#include "tessel/methods/unseggnet.hpp"
 #include "tessel/superpixel/felzenszwalb.hpp"
 #include "tessel/superpixel/slic.hpp"
 
@@ -84,7 +85,7 @@ struct felzenszwalb_preset {
 
 /// Every preset, in the order front ends list them (the first is the default method).
 using all_presets = preset_list<kim2020_preset, kanezaki2018_preset, azad2025_preset, grapl_preset, slic_preset,
-                                felzenszwalb_preset, dsc_preset, picnet_preset>;
+                                felzenszwalb_preset, dsc_preset, picnet_preset, unseggnet_preset>;
 
 }  // namespace tessel::methods
 

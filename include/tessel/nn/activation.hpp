@@ -1,6 +1,6 @@
 // tessel/nn/activation.hpp: pointwise activations and the channel softmax.
 //
-// tanh, sigmoid, silu, selu and leaky_relu are elementwise: each is an `op` (value and derivative
+// tanh, sigmoid, silu, selu, leaky_relu, gelu (exact erf) and elu are elementwise: each is an `op` (value and derivative
 // as TESSEL_HD members) wrapped by nn::pointwise<Op>, which supplies the spec/bind plumbing once.
 // softmax and log_softmax normalise over the channel axis (dim 1 of NCHW, or of any tensor of
 // rank >= 2), subtracting the per-position maximum first so large logits do not overflow.
@@ -106,6 +106,75 @@ struct leaky_relu_op {
     TESSEL_HD T derivative(T x, T) const { return x > T(0) ? T(1) : T(slope); }
 };
 
+/// GELU in its exact form (PyTorch's default, approximate='none'): x * Phi(x), with
+/// Phi(x) = (1 + erf(x / sqrt 2)) / 2; the derivative is Phi(x) + x * phi(x).
+struct gelu_op {
+    static constexpr const char* name = "tessel::nn::gelu";
+    struct config {};
+    explicit gelu_op(const config&) {}
+    template <class T>
+    TESSEL_HD T value(T x) const { return T(0.5) * x * (T(1) + std::erf(x * T(0.70710678118654752440))); }
+    template <class T>
+    TESSEL_HD T derivative(T x, T) const {
+        const T cdf = T(0.5) * (T(1) + std::erf(x * T(0.70710678118654752440)));
+        return cdf + x * T(0.39894228040143267794) * std::exp(T(-0.5) * x * x);
+    }
+};
+
+/// ELU (alpha = 1 by default, as torch.nn.ELU): x for x > 0, alpha * (exp(x) - 1) otherwise.
+struct elu_op {
+    static constexpr const char* name = "tessel::nn::elu";
+    struct config {
+        double alpha = 1.0;
+    };
+    explicit elu_op(const config& cfg) : alpha(cfg.alpha) {
+        expects(std::isfinite(cfg.alpha), name, "alpha must be finite, got ", cfg.alpha);
+    }
+    double alpha;
+    template <class T>
+    TESSEL_HD T value(T x) const { return x > T(0) ? x : T(alpha) * std::expm1(x); }
+    template <class T>
+    TESSEL_HD T derivative(T x, T) const { return x > T(0) ? T(1) : T(alpha) * std::exp(x); }
+};
+
+/// The activations a method may choose at run time (UnSegGNet's `activation` option).
+enum class activation_kind { selu, silu, gelu, relu, elu, tanh, identity };
+
+/// An activation chosen by a config value rather than a type: one layer type for a network
+/// whose activation is a user option. ReLU's derivative at 0 is 0, as in PyTorch.
+struct selectable_op {
+    static constexpr const char* name = "tessel::nn::activation";
+    struct config {
+        activation_kind kind = activation_kind::selu;
+    };
+    explicit selectable_op(const config& cfg) : kind(cfg.kind) {}
+    activation_kind kind;
+    template <class T>
+    TESSEL_HD T value(T x) const {
+        switch (kind) {
+            case activation_kind::selu: return selu_op(selu_op::config{}).value(x);
+            case activation_kind::silu: return silu_op(silu_op::config{}).value(x);
+            case activation_kind::gelu: return gelu_op(gelu_op::config{}).value(x);
+            case activation_kind::relu: return x > T(0) ? x : T(0);
+            case activation_kind::elu: return x > T(0) ? x : std::expm1(x);
+            case activation_kind::tanh: return std::tanh(x);
+            default: return x;
+        }
+    }
+    template <class T>
+    TESSEL_HD T derivative(T x, T y) const {
+        switch (kind) {
+            case activation_kind::selu: return selu_op(selu_op::config{}).derivative(x, y);
+            case activation_kind::silu: return silu_op(silu_op::config{}).derivative(x, y);
+            case activation_kind::gelu: return gelu_op(gelu_op::config{}).derivative(x, y);
+            case activation_kind::relu: return x > T(0) ? T(1) : T(0);
+            case activation_kind::elu: return x > T(0) ? T(1) : std::exp(x);
+            case activation_kind::tanh: return T(1) - y * y;
+            default: return T(1);
+        }
+    }
+};
+
 }  // namespace detail
 
 /// An elementwise activation y = op.value(x), dx = dy * op.derivative(x, y).
@@ -150,6 +219,11 @@ using sigmoid = pointwise<detail::sigmoid_op>;
 using silu = pointwise<detail::silu_op>;
 using selu = pointwise<detail::selu_op>;
 using leaky_relu = pointwise<detail::leaky_relu_op>;
+using gelu = pointwise<detail::gelu_op>;
+using elu = pointwise<detail::elu_op>;
+/// An activation picked at run time: nn::activation::config{.kind = nn::activation_kind::silu}.
+using activation = pointwise<detail::selectable_op>;
+using detail::activation_kind;
 
 // ---- softmax over channels ---------------------------------------------------------------------
 

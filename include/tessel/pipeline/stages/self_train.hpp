@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "tessel/loss/cross_entropy.hpp"
@@ -371,14 +372,44 @@ inline index_t count_distinct(std::vector<label_t> v) {
     return static_cast<index_t>(std::unique(v.begin(), v.end()) - v.begin());
 }
 
+/// SelfTrainInput<I, B>: where the self_train stage takes the network's input and puts the labels.
+///   requires: default-constructible; i.input(state) returns the input tensor (throwing
+///             tessel::error naming the stage when the state lacks it); i.write_labels(state,
+///             labels) stores the final labels (one per position of the response, host memory).
+///   optional: i.bind_network(net, ctx, state), called once on the fresh network and its context
+///             before the first step (a graph network binds the state's graph, nn::set_graph).
+template <class I, class B>
+concept SelfTrainInput = std::default_initializable<I> &&
+                         requires(I& i, pipeline::state<B>& st, const pipeline::state<B>& cst, std::vector<label_t> l) {
+                             { i.input(cst) } -> std::convertible_to<const tensor<float, B>&>;
+                             i.write_labels(st, std::move(l));
+                         };
+
+/// The image as input ([1, 3, H, W] state.input_tensor), labels as an H x W map: the DFC family.
+struct image_input {
+    template <class B>
+    const tensor<float, B>& input(const pipeline::state<B>& st) {
+        constexpr auto where = "tessel::stages::self_train";
+        expects(st.input_tensor.numel() > 0, where, "no input tensor in the pipeline state");
+        const index_t pixels = st.input_tensor.dim(0) * st.input_tensor.dim(2) * st.input_tensor.dim(3);
+        expects(pixels >= 2, where, "the image has ", pixels,
+                " pixel; self-training needs at least 2 (batch norm takes its statistics over the pixels)");
+        return st.input_tensor;
+    }
+    template <class B>
+    void write_labels(pipeline::state<B>& st, std::vector<label_t> labels) {
+        st.labels = label_map(st.input_tensor.dim(3), st.input_tensor.dim(2), std::move(labels));
+    }
+};
+
 /// Pipeline stage: self-train Net on the state's image, write the final labels.
-///   reads:  state.input_tensor (and whatever the rule and loss read, e.g. state.superpixels for
-///           superpixel_majority)
+///   reads:  state.input_tensor, or what Input names (and whatever the rule and loss read, e.g.
+///           state.superpixels for superpixel_majority)
 ///   writes: state.labels (raw channel indices 0..q-1), state.info.iterations, with
 ///           keep_probabilities pipeline::class_probabilities,
 ///           state.info.values["final_loss"], ["labels_at_stop"]
 template <nn::LayerSpec Net, class Refine = no_refinement, class Loss = dfc_loss, class Optim = optim::sgd,
-          class Init = default_network_init>
+          class Init = default_network_init, class Input = image_input>
 struct self_train {
     struct config {
         typename Net::config net{};
@@ -395,17 +426,17 @@ struct self_train {
         explicit bind(const config& cfg) : m_cfg(cfg) {}
 
         void run(pipeline::state<B>& st) {
-            constexpr auto where = "tessel::stages::self_train";
-            expects(st.input_tensor.numel() > 0, where, "no input tensor in the pipeline state");
-            const index_t pixels = st.input_tensor.dim(0) * st.input_tensor.dim(2) * st.input_tensor.dim(3);
-            expects(pixels >= 2, where, "the image has ", pixels,
-                    " pixel; self-training needs at least 2 (batch norm takes its statistics over the pixels)");
+            static_assert(SelfTrainInput<Input, B>, "self_train: Input must model stages::SelfTrainInput");
+            Input input{};
+            const tensor<float, B>& x = input.input(std::as_const(st));
             pipeline::stage_timer timer(st, "self_train");
             static_assert(PseudoLabelRule<Refine, B>, "self_train: Refine must model stages::PseudoLabelRule");
             using trainer_type = self_trainer<Net, B, Loss, Optim>;
             trainer_type trainer(m_cfg.net, st.gen, m_cfg.train, m_cfg.loss, m_cfg.optim);
             static_assert(NetworkInit<Init, Net, B>, "self_train: Init must model stages::NetworkInit");
             Init::apply(m_cfg.init, st, trainer.network());
+            if constexpr (requires { input.bind_network(trainer.network(), trainer.context(), std::as_const(st)); })
+                input.bind_network(trainer.network(), trainer.context(), std::as_const(st));
             if (m_cfg.scribbles) trainer.set_scribbles(&*m_cfg.scribbles);
             Refine refine{};
 
@@ -416,7 +447,7 @@ struct self_train {
             index_t it = 0;
             typename trainer_type::step_result last;
             for (; it < opt.max_iterations; ++it) {
-                last = trainer.step(st.input_tensor, st, refine);
+                last = trainer.step(x, st, refine);
                 if (opt.progress_every > 0 && (it + 1) % opt.progress_every == 0)
                     st.notify("self_train", it + 1, opt.max_iterations,
                               "labels " + std::to_string(last.labels_before) + ", loss " + std::to_string(last.loss));
@@ -426,11 +457,10 @@ struct self_train {
                 }
             }
             std::vector<label_t> out = (opt.label_from_last_iteration && it > 0) ? trainer.last_labels()
-                                                                                 : trainer.predict(st.input_tensor);
-            const index_t H = st.input_tensor.dim(2), W = st.input_tensor.dim(3);
-            st.labels = label_map(W, H, std::move(out));
+                                                                                 : trainer.predict(x);
+            input.write_labels(st, std::move(out));
             if (opt.keep_probabilities) {
-                if (opt.label_from_last_iteration && it > 0) (void)trainer.predict(st.input_tensor);
+                if (opt.label_from_last_iteration && it > 0) (void)trainer.predict(x);
                 st.template data<pipeline::class_probabilities>().probabilities = trainer.last_probabilities();
             }
             st.info.iterations = it;
