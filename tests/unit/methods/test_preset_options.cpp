@@ -222,9 +222,19 @@ TEST_CASE("preset options: every picnet option changes the output or the report"
     for (ts::index_t y = 0; y < 24; ++y)
         for (ts::index_t x = 0; x < 32; ++x) quads(x, y) = static_cast<ts::label_t>((x / 8) + 4 * (y / 6));
     auto idle = options_without_effect<pm::picnet_preset>(c, scene.img, &quads, true);
-    // min-labels one step up is not reached in four iterations (as for kim2020, above).
+    // min-labels one step up is not reached in four iterations (as for kim2020, above); one more
+    // SLIC seed can leave the superpixels as they are (as for kanezaki2018); eca-kernel 1 is what
+    // the adaptive rule gives for C = 6. All three are checked below at values where they act.
     std::erase(idle, std::string("min-labels"));
+    std::erase(idle, std::string("n-segments"));
+    std::erase(idle, std::string("eca-kernel"));
     CHECK(joined(idle) == "");
+    pm::picnet_config fewer = c, wider_eca = c;
+    fewer.superpixels.n_segments = 10;
+    wider_eca.net.eca_kernel = 3;
+    const auto base_labels = pm::picnet<ts::cpu_serial>(c).run(scene.img, ts::seed{3}).values();
+    CHECK(pm::picnet<ts::cpu_serial>(fewer).run(scene.img, ts::seed{3}).values() != base_labels);
+    CHECK(pm::picnet<ts::cpu_serial>(wider_eca).run(scene.img, ts::seed{3}).values() != base_labels);
     pm::picnet_config early = c;
     early.train.min_labels = 100;
     pm::picnet<ts::cpu_serial> stops(early);
