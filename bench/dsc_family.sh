@@ -17,7 +17,7 @@ t=0
 for m in 10 20 50 100; do
   tmp="$out/.M$m"
   mkdir -p "$tmp"
-  "$build/examples/tessel-segment" "${images[@]}" --method dsc --model "$model" --superpixels "$m" \
+  "$build/examples/tessel-segment" "${images[@]}" --method dsc --model "$model" --superpixel-count "$m" \
       --out "$tmp" --json "$out/run_M$m.json" --force -q "$@"
   for f in "$tmp"/*.png; do
     id=$(basename "$f" .png)

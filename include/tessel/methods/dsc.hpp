@@ -352,8 +352,8 @@ struct dsc_preset {
         v(path_option{"model", c.model, "Deep Superpixel Cut: SuperAE model file (made by tessel-train superae)"});
         v(flag_option{"untrained-superae", c.untrained_superae,
                       "Deep Superpixel Cut without a model: random SuperAE weights (not the method's results)"});
-        v(number_option<index_t>{"features", c.features, "Deep Superpixel Cut: embedding channels K", 2, 4096});
-        v(number_option<index_t>{"superpixels", c.superpixels.target, "Deep Superpixel Cut: superpixel count M", 1,
+        v(number_option<index_t>{"embedding-channels", c.features, "Deep Superpixel Cut: embedding channels K", 2, 4096});
+        v(number_option<index_t>{"superpixel-count", c.superpixels.target, "Deep Superpixel Cut: superpixel count M", 1,
                                  1000000});
         v(choice_option<dsc_superpixel_algorithm>{"superpixel-algorithm", c.superpixels.algorithm,
                                                   dsc_superpixel_choices,

@@ -263,7 +263,7 @@ TEST_CASE("preset options: every dsc option changes the output") {
     // path has a test of its own (tests/unit/methods/test_dsc.cpp).
     auto idle = options_without_effect<pm::dsc_preset>(d, scene.img, nullptr, true, "untrained-superae");
     std::erase(idle, std::string("compactness"));
-    std::erase(idle, std::string("superpixels"));
+    std::erase(idle, std::string("superpixel-count"));
     std::erase(idle, std::string("min-size"));
     CHECK(joined(idle) == "");
     auto final_loss = [&](const pm::dsc_config& c) {
