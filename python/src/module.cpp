@@ -184,6 +184,45 @@ void bind_metric_functions(py::module_& m) {
     });
 }
 
+py::dict ods_ois_dict(const mt::ods_ois_result& r) {
+    py::dict d;
+    d["per_setting"] = r.per_setting;
+    d["ods_setting"] = r.ods_setting;
+    d["ods"] = r.ods;
+    d["ois"] = r.ois;
+    d["per_image_best"] = r.per_image_best;
+    return d;
+}
+
+void bind_bsr(py::module_& m) {
+    m.def("bsr_evaluate", [](const std::vector<std::vector<labels_in>>& segmentations,
+                             const std::vector<std::vector<labels_in>>& ground_truths, std::vector<double> thresholds,
+                             bool round_like_reference) {
+        std::vector<std::vector<label_map>> segs, gts;
+        for (const auto& s : segmentations) segs.push_back(to_label_maps(s));
+        for (const auto& g : ground_truths) gts.push_back(to_label_maps(g));
+        mt::bsr_result r;
+        {
+            py::gil_scoped_release nogil;
+            std::vector<mt::bsr_image_stats> stats;
+            for (std::size_t i = 0; i < segs.size(); ++i)
+                stats.push_back(mt::bsr_evaluate_image(std::span<const label_map>(segs[i]),
+                                                       std::span<const label_map>(gts[i]), cpu_omp{}));
+            r = mt::bsr_aggregate(stats, mt::bsr_options{round_like_reference, std::move(thresholds)});
+        }
+        py::dict d;
+        d["thresholds"] = r.thresholds;
+        d["pri"] = ods_ois_dict(r.pri);
+        d["voi"] = ods_ois_dict(r.voi);
+        d["covering_per_setting"] = r.covering_per_setting;
+        d["covering_ods_setting"] = r.covering_ods_setting;
+        d["covering_ods"] = r.covering_ods;
+        d["covering_ois"] = r.covering_ois;
+        d["covering_best"] = r.covering_best;
+        return d;
+    });
+}
+
 void bind_reader(py::module_& m) {
     m.def("read_image", [](const std::string& path, int channels) {
         if (!std::filesystem::exists(path)) {
@@ -223,6 +262,7 @@ PYBIND11_MODULE(_native, m) {
     });
     bind_slic_felzenszwalb(m);
     bind_metric_functions(m);
+    bind_bsr(m);
     bind_reader(m);
     bind_segment(m);
 }

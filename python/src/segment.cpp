@@ -204,11 +204,13 @@ struct option_describer {
 /// Called by the pipeline between steps, on the thread that runs it: takes the GIL, lets a
 /// pending KeyboardInterrupt (or any signal handler's exception) stop the run, then calls the
 /// user's callback. A Python exception leaves as error_already_set, which unwinds the run.
-pipeline::progress_fn python_progress(py::object callback) {
-    return [callback = std::move(callback)](std::string_view stage, index_t step, index_t total, std::string_view msg) {
+/// The callback is held by pointer: the pipeline copies the std::function without the GIL, and
+/// copying a py::object would touch its reference count.
+pipeline::progress_fn python_progress(const py::object* callback) {
+    return [callback](std::string_view stage, index_t step, index_t total, std::string_view msg) {
         py::gil_scoped_acquire gil;
         if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-        if (!callback.is_none()) callback(std::string(stage), step, total, std::string(msg));
+        if (!callback->is_none()) (*callback)(std::string(stage), step, total, std::string(msg));
     };
 }
 
@@ -278,7 +280,7 @@ py::tuple run_preset(const py::array_t<std::uint8_t, py::array::c_style>& pixels
     pipeline::report info;
     const int used_threads = threads > 0 ? threads : omp_get_max_threads();
     {
-        auto fn = python_progress(std::move(progress));
+        const pipeline::progress_fn fn = python_progress(&progress);
         py::gil_scoped_release nogil;
         thread_count_scope scope(threads);
         const image<std::uint8_t> img = to_image(pixels);

@@ -76,3 +76,35 @@ def foreground_iou(pred, gt, polarity="as_given"):
     if polarity not in ("as_given", "oracle"):
         raise ValueError(f"tessel.metrics.foreground_iou: polarity must be 'as_given' or 'oracle', got {polarity!r}")
     return _native.foreground_iou(*_one(pred, gt, "tessel.metrics.foreground_iou"), polarity == "oracle")
+
+
+def bsr_evaluate(segmentations, ground_truths, thresholds=None, round_like_reference=True):
+    """The BSR region benchmark over a data set (tessel-evaluate's numbers): PRI, VoI (bits) and
+    covering at ODS (best common setting) and OIS (best setting per image), and covering's Best.
+
+    segmentations[i][t]: image i's segmentation at setting t (every image has the same number
+    of settings); ground_truths[i]: image i's list of ground truths. thresholds: one value per
+    setting for the report (default 1..T). round_like_reference rounds the per-image values to 6
+    significant digits as the BSR code does. Returns a dict: pri and voi ({per_setting,
+    ods_setting, ods, ois, per_image_best}), covering_per_setting, covering_ods_setting,
+    covering_ods, covering_ois, covering_best, thresholds.
+    """
+    where = "tessel.metrics.bsr_evaluate"
+    if len(segmentations) != len(ground_truths):
+        raise ValueError(f"{where}: {len(segmentations)} images of segmentations but {len(ground_truths)} "
+                         "of ground truths")
+    if not segmentations:
+        raise ValueError(f"{where}: no images given")
+    segs, gts = [], []
+    for i, (s_list, g_list) in enumerate(zip(segmentations, ground_truths)):
+        s_list = [as_labels(s, where, f"segmentation {i}") for s in s_list]
+        if not s_list:
+            raise ValueError(f"{where}: image {i} has no segmentation")
+        _, g_list = _many(s_list[0], g_list, where)
+        for s in s_list:
+            if s.shape != s_list[0].shape:
+                raise ValueError(f"{where}: image {i}'s segmentations differ in size")
+        segs.append(s_list)
+        gts.append(g_list)
+    return _native.bsr_evaluate(segs, gts, [] if thresholds is None else [float(t) for t in thresholds],
+                                bool(round_like_reference))

@@ -84,3 +84,23 @@ def test_bad_label_arrays():
         tessel.metrics.probabilistic_rand_index(SEG, [])
     with pytest.raises(ValueError, match="32-bit"):
         tessel.metrics.covering(SEG.astype(np.int64) + 2**40, GT)
+
+
+def test_bsr_evaluate_picks_the_perfect_setting():
+    gt = np.ones((6, 8), np.int32)
+    gt[:, 4:] = 2
+    perfect, single = gt.copy(), np.ones_like(gt)
+    # image 0: setting 0 is perfect; image 1: setting 1 is perfect.
+    r = tessel.metrics.bsr_evaluate([[perfect, single], [single, perfect]], [[gt], [gt]], round_like_reference=False)
+    # Rand index of one segment against two halves of 24 px: agreeing pairs are the same-half ones.
+    ri_single = 2 * (24 * 23 / 2) / (48 * 47 / 2)
+    assert r["pri"]["per_setting"] == pytest.approx([(1 + ri_single) / 2] * 2)
+    assert r["pri"]["ois"] == pytest.approx(1.0)
+    assert r["pri"]["per_image_best"] == [0, 1]
+    assert r["voi"]["ois"] == pytest.approx(0.0)
+    assert r["covering_ois"] == pytest.approx(1.0)
+    # covering of the halves by one segment: each half's best IoU is 1/2.
+    assert r["covering_per_setting"] == pytest.approx([0.75, 0.75])
+    assert r["thresholds"] == [1.0, 2.0]
+    with pytest.raises(ValueError, match="ground truths"):
+        tessel.metrics.bsr_evaluate([[perfect]], [])
