@@ -137,3 +137,21 @@ def test_sigint_stops_a_long_run_with_keyboard_interrupt():
     with pytest.raises(KeyboardInterrupt):
         tessel.segment(scene(), method="kim2020", progress=progress, max_iter=1000, channels=8, min_labels=0)
     assert max(seen) < 10  # stopped between iterations, long before max_iter
+
+
+def test_default_progress_is_a_tqdm_bar_on_a_terminal(monkeypatch, capsys):
+    pytest.importorskip("tqdm", reason="tqdm is not installed: no default progress bar to test")
+    import io
+
+    from tessel import _segment
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    term = Terminal()
+    monkeypatch.setattr("sys.stderr", term)
+    tessel.segment(scene(), method="kim2020", max_iter=3, channels=8, min_labels=0)
+    assert "3/3" in term.getvalue()  # tqdm's counter reached the last iteration
+    monkeypatch.setattr("sys.stderr", io.StringIO())  # not a terminal: no bar
+    assert _segment._default_progress() is None
