@@ -2,6 +2,7 @@
 // C++ failures to Python exceptions. Every entry point holds the GIL only while it touches Python
 // objects; the work itself runs with the GIL released.
 #pragma once
+#include <omp.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -51,6 +52,20 @@ inline py::array_t<label_t> to_array(label_map&& labels) {
     PyErr_SetString(PyExc_OSError, message.c_str());
     throw py::error_already_set();
 }
+
+/// Sets OpenMP's thread count for one call (threads > 0) and restores it afterwards.
+class threads_for_call {
+public:
+    explicit threads_for_call(int threads) : m_before(omp_get_max_threads()) {
+        if (threads > 0) omp_set_num_threads(threads);
+    }
+    ~threads_for_call() { omp_set_num_threads(m_before); }
+    threads_for_call(const threads_for_call&) = delete;
+    threads_for_call& operator=(const threads_for_call&) = delete;
+
+private:
+    int m_before;
+};
 
 /// Adds segment() and methods() (segment.cpp).
 void bind_segment(py::module_& m);

@@ -23,20 +23,6 @@ namespace {
 
 namespace mt = tessel::metrics;
 
-/// Sets OpenMP's thread count for one call and restores it afterwards.
-class threads_for_call {
-public:
-    explicit threads_for_call(int threads) : m_before(omp_get_max_threads()) {
-        if (threads > 0) omp_set_num_threads(threads);
-    }
-    ~threads_for_call() { omp_set_num_threads(m_before); }
-    threads_for_call(const threads_for_call&) = delete;
-    threads_for_call& operator=(const threads_for_call&) = delete;
-
-private:
-    int m_before;
-};
-
 template <class Spec, class T>
 label_map run_spec(const Spec& spec, const std::string& backend, const image<T>& img) {
     if (backend == "cpu_serial") return spec(cpu_serial{}, img);

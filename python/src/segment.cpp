@@ -214,20 +214,6 @@ pipeline::progress_fn python_progress(const py::object* callback) {
     };
 }
 
-/// Sets OpenMP's thread count for one call and restores it afterwards.
-class thread_count_scope {
-public:
-    explicit thread_count_scope(int threads) : m_before(omp_get_max_threads()) {
-        if (threads > 0) omp_set_num_threads(threads);
-    }
-    ~thread_count_scope() { omp_set_num_threads(m_before); }
-    thread_count_scope(const thread_count_scope&) = delete;
-    thread_count_scope& operator=(const thread_count_scope&) = delete;
-
-private:
-    int m_before;
-};
-
 py::dict report_dict(const pipeline::report& r) {
     py::dict d;
     d["iterations"] = r.iterations;
@@ -282,7 +268,7 @@ py::tuple run_preset(const py::array_t<std::uint8_t, py::array::c_style>& pixels
     {
         const pipeline::progress_fn fn = python_progress(&progress);
         py::gil_scoped_release nogil;
-        thread_count_scope scope(threads);
+        threads_for_call scope(threads);
         const image<std::uint8_t> img = to_image(pixels);
         const auto t0 = std::chrono::steady_clock::now();
         typename P::template method<cpu_omp> m(cfg);
