@@ -155,3 +155,9 @@ def test_default_progress_is_a_tqdm_bar_on_a_terminal(monkeypatch, capsys):
     assert "3/3" in term.getvalue()  # tqdm's counter reached the last iteration
     monkeypatch.setattr("sys.stderr", io.StringIO())  # not a terminal: no bar
     assert _segment._default_progress() is None
+
+
+def test_unseggnet_without_its_files_says_what_it_needs():
+    # unseggnet needs DINO weights or precomputed features, which the unit tests do not have.
+    with pytest.raises(ValueError, match="needs a ViT weights file"):
+        tessel.segment(scene(), method="unseggnet", progress=False)
