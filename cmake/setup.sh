@@ -16,6 +16,8 @@ packages=(
   doctest-dev libstb-dev libcli11-dev nlohmann-json3-dev libfmt-dev libbenchmark-dev
   libopencv-contrib-dev libboost-graph-dev
 )
+# The Python module (python/, docs/python.md) and its pytest suite; scikit-image for the equality tests.
+packages+=(pybind11-dev python3-dev python3-numpy python3-pytest python3-skimage)
 if [[ "${TESSEL_SKIP_APT:-0}" != 1 ]]; then
   sudo_cmd=()
   [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
