@@ -13,7 +13,7 @@ cd "$here"
 packages=(
   build-essential cmake pkg-config
   libeigen3-dev libxtensor-dev xtl-dev libxtensor-blas-dev libopenblas-dev
-  doctest-dev libstb-dev libcli11-dev nlohmann-json3-dev libfmt-dev libbenchmark-dev
+  doctest-dev libjpeg62-turbo-dev libpng-dev libstb-dev libcli11-dev nlohmann-json3-dev libfmt-dev libbenchmark-dev
   libopencv-contrib-dev libboost-graph-dev
 )
 if [[ "${TESSEL_SKIP_APT:-0}" != 1 ]]; then
