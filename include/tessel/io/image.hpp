@@ -212,6 +212,7 @@ struct jpeg_error_state {
     std::jmp_buf jump;
     char message[JMSG_LENGTH_MAX];
     bool allow_warnings;
+    bool failed_on_warning;
     int warnings;
     char first_warning[JMSG_LENGTH_MAX];
 };
@@ -224,6 +225,7 @@ extern "C" inline void tessel_jpeg_emit_message(j_common_ptr cinfo, int level) {
     if (level >= 0) return;  // trace messages
     auto* st = reinterpret_cast<jpeg_error_state*>(cinfo->err);
     if (!st->allow_warnings) {
+        st->failed_on_warning = true;
         (*cinfo->err->format_message)(cinfo, st->message);
         std::longjmp(st->jump, 1);
     }
@@ -279,12 +281,13 @@ inline jpeg_decoded jpeg_decode(const std::vector<unsigned char>& bytes, std::ve
     // Heap-allocated: jmp_buf and the message buffers are large, and nothing here may move during the jump.
     auto st = std::make_unique<jpeg_error_state>();
     st->allow_warnings = opts.allow_truncated;
+    st->failed_on_warning = false;
     st->warnings = 0;
     jpeg_decoded out;
     std::string refusal;
     const bool ok = jpeg_run(bytes, *st, out, pixels, refusal);
     expects(ok, where, "cannot decode JPEG '", path.string(), "': ", st->message,
-            opts.allow_truncated ? "" : " (pass allow_truncated to accept a damaged JPEG)");
+            st->failed_on_warning ? " (pass allow_truncated to accept a damaged JPEG)" : "");
     expects(refusal.empty(), where, "cannot decode '", path.string(), "': ", refusal);
     if (st->warnings > 0 && opts.warnings)
         opts.warnings->push_back("'" + path.string() + "': " + st->first_warning +
@@ -352,6 +355,19 @@ inline bool png_run(const std::vector<unsigned char>& bytes, png_error_state& st
         default: out.channels = 4; break;
     }
     const bool fits = out.width > 0 && out.height > 0 && out.width * out.height <= static_cast<std::uint64_t>(max_image_pixels);
+    if (fits && mode != png_mode::header) {
+        // Deflate expands at most 1032:1, so a short file claiming many pixels is refused before
+        // the pixel buffer is allocated rather than after.
+        const std::uint64_t raw =
+            out.height * (1 + (out.width * png_get_channels(png, info) * static_cast<std::uint64_t>(out.bit_depth) + 7) / 8);
+        if (raw > 1032 * static_cast<std::uint64_t>(bytes.size()) + 65536) {
+            std::snprintf(st.message, sizeof st.message, "its %zu bytes cannot hold %llux%llu pixels (truncated or corrupt)",
+                          bytes.size(), static_cast<unsigned long long>(out.width),
+                          static_cast<unsigned long long>(out.height));
+            png_destroy_read_struct(&png, &info, nullptr);
+            return false;
+        }
+    }
     if (mode == png_mode::pixels8 && fits) {
         png_set_palette_to_rgb(png);
         png_set_expand_gray_1_2_4_to_8(png);
