@@ -287,7 +287,7 @@ inline jpeg_decoded jpeg_decode(const std::vector<unsigned char>& bytes, std::ve
     std::string refusal;
     const bool ok = jpeg_run(bytes, *st, out, pixels, refusal);
     expects(ok, where, "cannot decode JPEG '", path.string(), "': ", st->message,
-            st->failed_on_warning ? " (pass allow_truncated to accept a damaged JPEG)" : "");
+            st->failed_on_warning ? " (read_options::allow_truncated, or tessel-segment --allow-truncated, accepts a damaged JPEG)" : "");
     expects(refusal.empty(), where, "cannot decode '", path.string(), "': ", refusal);
     if (st->warnings > 0 && opts.warnings)
         opts.warnings->push_back("'" + path.string() + "': " + st->first_warning +
