@@ -1,13 +1,12 @@
 // Writes the seed corpora of the fuzz targets: FOLDER/image (the bad-input corpus of
-// tests/support/bad_inputs.hpp), FOLDER/label_png (its PNGs), FOLDER/model_file and
-// FOLDER/safetensors (small valid files of each, written by tessel's own writers).
+// tests/support/bad_inputs.hpp), FOLDER/label_png (its PNGs) and FOLDER/model_file (a small
+// valid file written by model_file::save).
 #include <cstdio>
 #include <exception>
 #include <filesystem>
 
 #include "support/bad_inputs.hpp"
 #include "tessel/io/model_file.hpp"
-#include "tessel/io/safetensors.hpp"
 
 int main(int argc, char** argv) {
     namespace fs = std::filesystem;
@@ -23,7 +22,6 @@ int main(int argc, char** argv) {
             if (e.path().extension() == ".png") fs::copy_file(e.path(), root / "label_png" / e.path().filename(),
                                                               fs::copy_options::overwrite_existing);
         fs::create_directories(root / "model_file");
-        fs::create_directories(root / "safetensors");
         tessel::tensor<float> a({2, 3}), b({4});
         for (tessel::index_t i = 0; i < 6; ++i) a.data()[i] = static_cast<float>(i) * 0.5f;
         for (tessel::index_t i = 0; i < 4; ++i) b.data()[i] = -static_cast<float>(i);
@@ -32,8 +30,6 @@ int main(int argc, char** argv) {
         m.add("encoder/param/0/weight", a);
         m.add("encoder/param/1/bias", b);
         m.save(root / "model_file" / "seed.tsl");
-        tessel::io::write_safetensors((root / "safetensors" / "seed.safetensors").string(),
-                                      {{"blocks.0.weight", a}, {"module.head.bias", b}});
     } catch (const std::exception& e) {
         std::fprintf(stderr, "tessel_fuzz_seeds: %s\n", e.what());
         return 1;

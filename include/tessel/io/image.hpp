@@ -287,7 +287,7 @@ inline jpeg_decoded jpeg_decode(const std::vector<unsigned char>& bytes, std::ve
     std::string refusal;
     const bool ok = jpeg_run(bytes, *st, out, pixels, refusal);
     expects(ok, where, "cannot decode JPEG '", path.string(), "': ", st->message,
-            st->failed_on_warning ? " (read_options::allow_truncated, or tessel-segment --allow-truncated, accepts a damaged JPEG)" : "");
+            st->failed_on_warning && pixels ? " (read_options::allow_truncated, or tessel-segment --allow-truncated, accepts a damaged JPEG)" : "");
     expects(refusal.empty(), where, "cannot decode '", path.string(), "': ", refusal);
     if (st->warnings > 0 && opts.warnings)
         opts.warnings->push_back("'" + path.string() + "': " + st->first_warning +
@@ -429,7 +429,9 @@ inline image_size header_of(const std::vector<unsigned char>& bytes, const std::
     }
     int w = 0, h = 0, c = 0;
     expects(stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &c) != 0, where,
-            "cannot decode '", path.string(), "': ", stb_reason(), " (supported: PNG, JPEG, BMP, TGA, PNM, GIF)");
+            "cannot decode '", path.string(), "': ",
+            stbi_failure_reason() ? stb_reason() : std::string("not an image file of a supported format"),
+            " (supported: PNG, JPEG, BMP, TGA, PNM, GIF)");
     check_dims(static_cast<std::uint64_t>(w), static_cast<std::uint64_t>(h), path, where);
     return {w, h, c};
 }
