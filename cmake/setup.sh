@@ -15,6 +15,7 @@ packages=(
   libeigen3-dev libxtensor-dev xtl-dev libxtensor-blas-dev libopenblas-dev
   doctest-dev libjpeg62-turbo-dev libpng-dev libstb-dev libcli11-dev nlohmann-json3-dev libfmt-dev libbenchmark-dev
   libopencv-contrib-dev libboost-graph-dev
+  clang-14 libclang-rt-14-dev   # the libFuzzer targets of tests/fuzz (CI)
 )
 if [[ "${TESSEL_SKIP_APT:-0}" != 1 ]]; then
   sudo_cmd=()

@@ -131,6 +131,9 @@ inline std::vector<bad_input> write_bad_input_corpus(const std::filesystem::path
     }
     refuse("pnm_zero.ppm", text("P6 0 0 255\n"), "no pixels");
     refuse("pnm_huge.ppm", text("P6 100000 100000 255\n"), "too large");
+    // Found by fuzz_image: a number past INT_MAX overflowed inside stb's PNM parser.
+    refuse("pnm_long_number.ppm", text("P5 4 4 255" + std::string(120, '8') + "\n"), "123 digits");
+    refuse("pnm_long_width.ppm", text("P6 99999999999 1 255\n"), "11 digits");
     refuse("pnm_16bit_truncated.pgm", text("P5 4 4 65535\n\x01\x02"), "truncated");
     stbi_write_bmp(at("ok.bmp").string().c_str(), 24, 16, 3, scene.img.data());
     good("ok.bmp", 24, 16);

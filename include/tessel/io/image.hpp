@@ -427,6 +427,25 @@ inline image_size header_of(const std::vector<unsigned char>& bytes, const std::
         }
         case file_format::other: break;
     }
+    if (bytes.size() >= 2 && bytes[0] == 'P' && (bytes[1] == '5' || bytes[1] == '6')) {
+        // stb's PNM header parser overflows int on a long number (found by fuzz_image); refuse
+        // any header field of more than 9 digits before stb sees it.
+        std::size_t i = 2;
+        for (int field = 0; field < 3; ++field) {
+            for (;;) {
+                while (i < bytes.size() && std::isspace(bytes[i])) ++i;
+                if (i < bytes.size() && bytes[i] == '#') {
+                    while (i < bytes.size() && bytes[i] != '\n' && bytes[i] != '\r') ++i;
+                    continue;
+                }
+                break;
+            }
+            std::size_t digits = 0;
+            while (i < bytes.size() && std::isdigit(bytes[i])) ++i, ++digits;
+            expects(digits <= 9, where, "cannot decode '", path.string(), "': a PNM header number has ", digits,
+                    " digits");
+        }
+    }
     int w = 0, h = 0, c = 0;
     expects(stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &c) != 0, where,
             "cannot decode '", path.string(), "': ",
