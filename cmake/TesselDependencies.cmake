@@ -7,6 +7,9 @@ target_include_directories(tessel_thrust_headers SYSTEM INTERFACE
   $<BUILD_INTERFACE:${TESSEL_THRUST_INCLUDE_DIR}>)
 set_target_properties(tessel_thrust_headers PROPERTIES EXPORT_NAME tessel_thrust_headers)
 
+# The reference codecs of io/image.hpp (Debian libjpeg62-turbo-dev, libpng-dev).
+find_package(JPEG REQUIRED)
+find_package(PNG REQUIRED)
 find_package(OpenMP REQUIRED COMPONENTS CXX)
 find_package(Eigen3 3.4 REQUIRED NO_MODULE)
 find_package(xtl QUIET)

@@ -13,8 +13,9 @@ cd "$here"
 packages=(
   build-essential cmake pkg-config
   libeigen3-dev libxtensor-dev xtl-dev libxtensor-blas-dev libopenblas-dev
-  doctest-dev libstb-dev libcli11-dev nlohmann-json3-dev libfmt-dev libbenchmark-dev
+  doctest-dev libjpeg62-turbo-dev libpng-dev libstb-dev libcli11-dev nlohmann-json3-dev libfmt-dev libbenchmark-dev
   libopencv-contrib-dev libboost-graph-dev
+  clang-14 libclang-rt-14-dev   # the libFuzzer targets of tests/fuzz (CI)
 )
 # The Python module (python/, docs/python.md) and its pytest suite; scikit-image for the equality tests.
 packages+=(pybind11-dev python3-dev python3-numpy python3-pytest python3-skimage)

@@ -80,6 +80,7 @@ struct options {
     std::string backend = "cpu_omp";
     std::string reference_dir;  // reference-image mode of the presets that have one (kim2020)
     bool keep_going = false;
+    bool allow_truncated = false;  // accept JPEGs libjpeg decodes only with a warning
     std::vector<std::string> command_line;
 };
 
@@ -573,7 +574,8 @@ int segment_all(const options& o, option_registry& registry) {
     if (o.out.empty()) printer.line(std::string("no --out given: writing label maps to ") + default_out_folder + "/");
     json report = {{"tessel_version", TESSEL_VERSION_STRING}, {"command_line", o.command_line}, {"method", o.method},
                    {"seed", o.seed}, {"backend", B::name}, {"threads", ts::num_threads(B{})},
-                   {"parameters", run.parameters()}, {"images", json::array()}};
+                   {"parameters", run.parameters()}, {"allow_truncated", o.allow_truncated},
+                   {"images", json::array()}};
     auto write_report = [&] {
         if (o.json_path.empty()) return;
         std::ofstream f(o.json_path);
@@ -590,7 +592,11 @@ int segment_all(const options& o, option_registry& registry) {
         const std::string name = demo ? "built-in demo image" : files[i].string();
         try {
             if (!demo) check_fits_in_memory(o, run, files[i]);
-            const ts::image<std::uint8_t> img = demo ? demo_image() : ts::io::read_image(files[i]);
+            std::vector<std::string> decoder_warnings;
+            const ts::image<std::uint8_t> img =
+                demo ? demo_image()
+                     : ts::io::read_image(files[i], 3, {.allow_truncated = o.allow_truncated, .warnings = &decoder_warnings});
+            for (const auto& w : decoder_warnings) printer.line("warning: " + w);
             printer.set_prefix("[" + std::to_string(i + 1) + "/" + std::to_string(n) + "] " + name + ":");
             auto r = run.run(img, printer.callback());
             ts::io::write_label_png(plan[i].labels, r.labels);
@@ -605,6 +611,7 @@ int segment_all(const options& o, option_registry& registry) {
             json entry = {{"input", name}, {"status", "ok"}, {"outputs", outputs}, {"width", img.width()},
                           {"height", img.height()}, {"segments", r.info.num_segments}, {"iterations", r.info.iterations},
                           {"seconds", r.info.seconds}, {"values", r.info.values}};
+            if (!decoder_warnings.empty()) entry["decoder_warnings"] = decoder_warnings;
             report["images"].push_back(entry);
             char buf[256];
             std::snprintf(buf, sizeof buf, "[%zu/%zu] %s: %lld segments, %lld iterations, %.2f s", i + 1, n,
@@ -653,6 +660,9 @@ int main(int argc, char** argv) {
     app.add_option("--json", o.json_path, "Report: parameters, seed, segment counts, iterations, timings");
     app.add_flag("-f,--force", o.force, "Overwrite existing output files");
     app.add_flag("-q,--quiet", o.quiet, "No progress on stderr");
+    app.add_flag("--allow-truncated", o.allow_truncated,
+                 "Accept a damaged JPEG (truncated, corrupt data) that libjpeg decodes with a warning; the report "
+                 "lists the warning per image");
     app.add_flag("--keep-going", o.keep_going, "Go on past an image that fails; the report records it and the "
                                               "exit status is 1 at the end");
     app.add_option("--threads", o.threads, "CPU threads for cpu_omp (default: OpenMP's)")->check(integer_in(1, 1024));

@@ -7,7 +7,7 @@ set(flags -std=c++20 -O2 -fopenmp -I${SOURCE_DIR}/include)
 foreach(dir IN LISTS INCLUDES)
   list(APPEND flags -I${dir})
 endforeach()
-execute_process(COMMAND ${CXX_COMPILER} ${flags} ${SOURCE_DIR}/tests/install/plain_consumer.cpp -o ${WORK_DIR}/plain
+execute_process(COMMAND ${CXX_COMPILER} ${flags} ${SOURCE_DIR}/tests/install/plain_consumer.cpp -ljpeg -lpng -o ${WORK_DIR}/plain
                 RESULT_VARIABLE rc ERROR_VARIABLE err)
 if(rc)
   message(FATAL_ERROR "the plain build failed (${rc}):\n${err}")

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets with clang 14 (ASan + UBSan) in build-fuzz/, writes their seed
+# corpora (tests/fuzz/make_seeds.cpp) and runs each for SECONDS (default 20) on one core.
+# Crashes are written to build-fuzz/findings/<target>/ and make the script fail.
+#   tests/fuzz/run.sh [SECONDS]
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+seconds=${1:-20}
+build=${TESSEL_FUZZ_BUILD_DIR:-$here/build-fuzz}
+cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 \
+  -DTESSEL_BUILD_FUZZERS=ON -DTESSEL_BUILD_TESTS=OFF -DTESSEL_BUILD_EXAMPLES=OFF -DTESSEL_BUILD_BENCH=OFF \
+  -DTESSEL_ENABLE_CUDA=OFF >/dev/null
+targets=(image label_png model_file)  # safetensors: see tests/fuzz/CMakeLists.txt
+cmake --build "$build" -j1 --target tessel_fuzz_seeds "${targets[@]/#/fuzz_}" >/dev/null
+rm -rf "$build/seeds"
+"$build/tests/fuzz/tessel_fuzz_seeds" "$build/seeds"
+status=0
+for t in "${targets[@]}"; do
+  mkdir -p "$build/corpus/$t" "$build/findings/$t"
+  # -rss_limit_mb: a reader must refuse a hostile size before allocating it; 2 GB is generous.
+  if ! UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 "$build/tests/fuzz/fuzz_$t" \
+       -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -max_len=65536 -print_final_stats=1 \
+       -artifact_prefix="$build/findings/$t/" "$build/corpus/$t" "$build/seeds/$t" \
+       >"$build/findings/$t.log" 2>&1; then
+    echo "fuzz_$t: FAILED (see $build/findings/$t.log)" >&2
+    tail -40 "$build/findings/$t.log" >&2
+    status=1
+  else
+    echo "fuzz_$t: $(grep -E 'stat::number_of_executed_units' "$build/findings/$t.log" | awk '{print $2}') executions, no finding"
+  fi
+done
+exit $status
