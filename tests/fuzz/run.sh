@@ -2,7 +2,7 @@
 # Builds the libFuzzer targets with clang 14 (ASan + UBSan) in build-fuzz/, writes their seed
 # corpora (tests/fuzz/make_seeds.cpp) and runs each for SECONDS (default 20) on one core.
 # Crashes are written to build-fuzz/findings/<target>/ and make the script fail.
-#   tests/fuzz/run.sh [SECONDS]
+#   tests/fuzz/run.sh [SECONDS]      (TESSEL_FUZZ_SEED: libFuzzer seed, default 1, so CI runs repeat)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 seconds=${1:-20}
@@ -19,7 +19,7 @@ for t in "${targets[@]}"; do
   mkdir -p "$build/corpus/$t" "$build/findings/$t"
   # -rss_limit_mb: a reader must refuse a hostile size before allocating it; 2 GB is generous.
   if ! UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 "$build/tests/fuzz/fuzz_$t" \
-       -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -max_len=65536 -print_final_stats=1 \
+       -max_total_time="$seconds" -seed="${TESSEL_FUZZ_SEED:-1}" -rss_limit_mb=2048 -timeout=10 -max_len=65536 -print_final_stats=1 \
        -artifact_prefix="$build/findings/$t/" "$build/corpus/$t" "$build/seeds/$t" \
        >"$build/findings/$t.log" 2>&1; then
     echo "fuzz_$t: FAILED (see $build/findings/$t.log)" >&2
