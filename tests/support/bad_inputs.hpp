@@ -149,6 +149,20 @@ inline std::vector<bad_input> write_bad_input_corpus(const std::filesystem::path
     spit(at("one_pixel.gif"), gif);
     good("one_pixel.gif", 1, 1);
     refuse("gif_truncated.gif", {gif.begin(), gif.end() - 4}, "cannot decode");
+    {
+        // Found by fuzz_image: a 35-byte GIF whose screen is 17993 x 14648 made stb allocate GBs.
+        auto huge = gif;
+        huge[6] = 'I', huge[7] = 'F', huge[8] = '8', huge[9] = '9';
+        refuse("gif_huge_canvas.gif", huge, "more than 35 bytes of GIF data can hold");
+    }
+    {
+        // Found by fuzz_image: fill bytes before a JPEG's SOI marker sent the file to stb's JPEG
+        // decoder (undefined behaviour in its Huffman builder); stb now decodes only BMP, TGA,
+        // PNM and GIF.
+        std::vector<unsigned char> jpeg = slurp(at("column_1x4000.jpg"));
+        jpeg.insert(jpeg.begin(), 0xFF);
+        refuse("jpeg_fill_byte.jpg", jpeg, "cannot decode");
+    }
 
     // ---- not images ----------------------------------------------------------------------------
     refuse("text.png", text("this is not an image"), "cannot decode");

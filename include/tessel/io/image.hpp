@@ -119,7 +119,15 @@ inline std::string incomplete_reason(const std::vector<unsigned char>& b, int w,
         return "unsupported format (PSD, HDR and PIC are not read; use PNG, JPEG, BMP, TGA, PNM or GIF)";
     if (starts("GIF8")) {
         // The last byte of a complete GIF is the trailer 0x3B.
-        return b.back() == 0x3B ? std::string() : "truncated: the GIF trailer is missing";
+        if (b.back() != 0x3B) return "truncated: the GIF trailer is missing";
+        // LZW codes are at least 3 bits and each expands to at most 4096 pixels, so a file of n
+        // bytes holds at most about 11,000 n pixels. A larger canvas is refused before stb
+        // allocates it (a 70-byte file claiming 17993 x 14648 made stb allocate 3 GB; fuzz_image).
+        const std::uint64_t most = (static_cast<std::uint64_t>(n) * 8 / 3 + 1) * 4096;
+        if (W * H > most)
+            return "the header claims " + std::to_string(W) + "x" + std::to_string(H) + " pixels, more than " +
+                   std::to_string(n) + " bytes of GIF data can hold";
+        return std::string();
     }
     if (starts("P5") || starts("P6")) {
         // Header: magic, width, height, maxval separated by whitespace or comments, then one

@@ -80,6 +80,8 @@ private:
 
 namespace detail {
 
+struct json_member;
+
 /// A JSON value, as much of JSON as a safetensors header uses (objects, arrays, strings,
 /// non-negative integers; other numbers, booleans and null are parsed and kept as kinds).
 struct json_value {
@@ -89,7 +91,13 @@ struct json_value {
     bool integral = false;
     std::uint64_t uint = 0;
     std::vector<json_value> items;
-    std::vector<std::pair<std::string, json_value>> members;
+    // A struct, not std::pair: pair<string, json_value> would need json_value complete here
+    // (clang rejects it; std::vector itself allows an incomplete element type).
+    std::vector<json_member> members;
+};
+struct json_member {
+    std::string first;
+    json_value second;
 };
 
 class json_parser {
@@ -134,7 +142,7 @@ private:
                 if (peek() != '"') error("expected a member name");
                 std::string key = parse_string();
                 expect_char(':');
-                v.members.emplace_back(std::move(key), parse_value(depth + 1));
+                v.members.push_back(json_member{std::move(key), parse_value(depth + 1)});
                 if (peek() == ',') {
                     ++m_i;
                     continue;
@@ -319,7 +327,9 @@ inline weight_map read_safetensors(const std::string& path, const safetensors_op
 
     weight_map out(path);
     std::vector<char> buf;
-    for (const auto& [raw_name, entry] : root.members) {
+    for (const auto& member : root.members) {
+        const std::string& raw_name = member.first;
+        const detail::json_value& entry = member.second;
         if (raw_name == "__metadata__") continue;
         const auto bad = [&](auto&&... what) {
             fail(where, "'", path, "', tensor '", raw_name, "': ", what...);

@@ -16,6 +16,13 @@
 #  define STB_IMAGE_STATIC
 #  define STB_IMAGE_IMPLEMENTATION
 #  define TESSEL_DEFINED_STB_IMAGE
+// Only the formats libjpeg and libpng do not cover. A file that merely resembles a JPEG (fill
+// bytes before the SOI marker) would otherwise reach stb's JPEG decoder, whose Huffman table
+// builder has undefined behaviour on hostile input (found by fuzz_image).
+#  define STBI_ONLY_BMP
+#  define STBI_ONLY_TGA
+#  define STBI_ONLY_PNM
+#  define STBI_ONLY_GIF
 #endif
 #include <stb/stb_image.h>
 #ifndef STB_IMAGE_WRITE_IMPLEMENTATION
