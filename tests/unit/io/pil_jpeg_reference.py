@@ -2,7 +2,7 @@
 val JPEG, as width, height and a 64-bit FNV-1a hash of the RGB bytes (row-major, interleaved).
 
 Run once with a Python that has PIL (Debian: /usr/bin/python3 with python3-pil):
-    /usr/bin/python3 tests/unit/io/pil_jpeg_reference.py /work/shared/data/bsds500/val \
+    /usr/bin/python3 tests/unit/io/pil_jpeg_reference.py ../shared/data/bsds500/val \
         > tests/unit/io/pil_jpeg_checksums.txt
 PIL decodes with libjpeg's defaults (islow DCT, fancy upsampling) and converts to RGB only when
 the file is not already RGB; the test expects tessel::io::read_image(path) to match byte for byte.
