@@ -29,25 +29,12 @@ label_map run_spec(const Spec& spec, const std::string& backend, const image<T>&
     return spec(cpu_omp{}, img);
 }
 
-template <class T>
-py::array_t<label_t> slic_on(const py::array_t<T, py::array::c_style>& pixels, const slic::config& cfg,
-                             const std::string& backend, int threads) {
-    slic spec{cfg};
-    slic::validate(spec.cfg);
-    label_map out;
-    {
-        py::gil_scoped_release nogil;
-        threads_for_call scope(threads);
-        out = run_spec(spec, backend, to_image(pixels));
-    }
-    return to_array(std::move(out));
-}
-
-template <class T>
-py::array_t<label_t> felzenszwalb_on(const py::array_t<T, py::array::c_style>& pixels, const felzenszwalb::config& cfg,
-                                     const std::string& backend, int threads) {
-    felzenszwalb spec{cfg};
-    felzenszwalb::validate(spec.cfg);
+/// Runs an over-segmentation spec (slic, felzenszwalb) on a numpy image without the GIL.
+template <class Spec, class T>
+py::array_t<label_t> segment_on(const py::array_t<T, py::array::c_style>& pixels, const typename Spec::config& cfg,
+                                const std::string& backend, int threads) {
+    Spec spec{cfg};
+    Spec::validate(spec.cfg);
     label_map out;
     {
         py::gil_scoped_release nogil;
@@ -86,20 +73,20 @@ void bind_slic_felzenszwalb(py::module_& m) {
     m.def("slic_u8",
           [=](const py::array_t<std::uint8_t, py::array::c_style>& px, index_t n, float comp, int it, double sigma, bool ec,
               double mn, double mx, bool zero, label_t start, bool lab, const std::string& backend, int threads) {
-              return slic_on(px, slic_cfg(n, comp, it, sigma, ec, mn, mx, zero, start, lab), backend, threads);
+              return segment_on<slic>(px, slic_cfg(n, comp, it, sigma, ec, mn, mx, zero, start, lab), backend, threads);
           });
     m.def("slic_f32",
           [=](const py::array_t<float, py::array::c_style>& px, index_t n, float comp, int it, double sigma, bool ec,
               double mn, double mx, bool zero, label_t start, bool lab, const std::string& backend, int threads) {
-              return slic_on(px, slic_cfg(n, comp, it, sigma, ec, mn, mx, zero, start, lab), backend, threads);
+              return segment_on<slic>(px, slic_cfg(n, comp, it, sigma, ec, mn, mx, zero, start, lab), backend, threads);
           });
     m.def("felzenszwalb_u8", [](const py::array_t<std::uint8_t, py::array::c_style>& px, double scale, double sigma,
                                 index_t min_size, const std::string& backend, int threads) {
-        return felzenszwalb_on(px, felzenszwalb::config{scale, sigma, min_size}, backend, threads);
+        return segment_on<felzenszwalb>(px, felzenszwalb::config{scale, sigma, min_size}, backend, threads);
     });
     m.def("felzenszwalb_f32", [](const py::array_t<float, py::array::c_style>& px, double scale, double sigma,
                                  index_t min_size, const std::string& backend, int threads) {
-        return felzenszwalb_on(px, felzenszwalb::config{scale, sigma, min_size}, backend, threads);
+        return segment_on<felzenszwalb>(px, felzenszwalb::config{scale, sigma, min_size}, backend, threads);
     });
 }
 
