@@ -101,6 +101,35 @@ inline file_format sniff(const std::vector<unsigned char>& b) {
     return file_format::other;
 }
 
+/// The three numbers of a binary PNM header (width, height, maxval, with whitespace and '#'
+/// comments around them): each value (saturated at 2^40), its digit count, and the offset just
+/// past the last digit.
+struct pnm_header_fields {
+    std::uint64_t value[3] = {0, 0, 0};
+    std::size_t digits[3] = {0, 0, 0};
+    std::size_t end = 2;
+};
+inline pnm_header_fields scan_pnm_header(const std::vector<unsigned char>& b) {
+    pnm_header_fields f;
+    const std::size_t n = b.size();
+    std::size_t i = 2;
+    for (int field = 0; field < 3; ++field) {
+        for (;;) {
+            while (i < n && std::isspace(b[i])) ++i;
+            if (i < n && b[i] == '#') {
+                while (i < n && b[i] != '\n' && b[i] != '\r') ++i;
+                continue;
+            }
+            break;
+        }
+        for (; i < n && std::isdigit(b[i]); ++i, ++f.digits[field])
+            if (f.value[field] < (std::uint64_t{1} << 40))
+                f.value[field] = f.value[field] * 10 + static_cast<std::uint64_t>(b[i] - '0');
+    }
+    f.end = i;
+    return f;
+}
+
 /// stb decodes a short BMP, TGA, PNM or GIF without complaint (the missing pixels are whatever
 /// the buffer held), and reads PSD, HDR and PIC the same way. So: the first four are checked
 /// against the size their headers imply, the last three are refused. Returns an empty string when
@@ -132,22 +161,9 @@ inline std::string incomplete_reason(const std::vector<unsigned char>& b, int w,
     if (starts("P5") || starts("P6")) {
         // Header: magic, width, height, maxval separated by whitespace or comments, then one
         // whitespace byte and the raster.
-        std::size_t i = 2;
-        std::uint64_t maxval = 0;
-        for (int field = 0; field < 3; ++field) {
-            for (;;) {
-                while (i < n && std::isspace(b[i])) ++i;
-                if (i < n && b[i] == '#') {
-                    while (i < n && b[i] != '\n' && b[i] != '\r') ++i;
-                    continue;
-                }
-                break;
-            }
-            std::uint64_t v = 0;
-            while (i < n && std::isdigit(b[i]) && v < (std::uint64_t{1} << 40))
-                v = v * 10 + static_cast<std::uint64_t>(b[i++] - '0');
-            if (field == 2) maxval = v;
-        }
+        const pnm_header_fields f = scan_pnm_header(b);
+        const std::uint64_t maxval = f.value[2];
+        const std::size_t i = f.end;
         const std::uint64_t need = i + 1 + W * H * (b[1] == '6' ? 3 : 1) * (maxval > 255 ? 2 : 1);
         return n >= need ? std::string() : truncated(need);
     }
@@ -438,21 +454,10 @@ inline image_size header_of(const std::vector<unsigned char>& bytes, const std::
     if (bytes.size() >= 2 && bytes[0] == 'P' && (bytes[1] == '5' || bytes[1] == '6')) {
         // stb's PNM header parser overflows int on a long number (found by fuzz_image); refuse
         // any header field of more than 9 digits before stb sees it.
-        std::size_t i = 2;
-        for (int field = 0; field < 3; ++field) {
-            for (;;) {
-                while (i < bytes.size() && std::isspace(bytes[i])) ++i;
-                if (i < bytes.size() && bytes[i] == '#') {
-                    while (i < bytes.size() && bytes[i] != '\n' && bytes[i] != '\r') ++i;
-                    continue;
-                }
-                break;
-            }
-            std::size_t digits = 0;
-            while (i < bytes.size() && std::isdigit(bytes[i])) ++i, ++digits;
+        const pnm_header_fields f = scan_pnm_header(bytes);
+        for (const std::size_t digits : f.digits)
             expects(digits <= 9, where, "cannot decode '", path.string(), "': a PNM header number has ", digits,
                     " digits");
-        }
     }
     int w = 0, h = 0, c = 0;
     expects(stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &c) != 0, where,
