@@ -172,7 +172,10 @@ inline std::string incomplete_reason(const std::vector<unsigned char>& b, int w,
         const std::uint32_t offset = le32(&b[10]), header = le32(&b[14]);
         const std::uint32_t bpp = header == 12 ? le16(&b[24]) : le16(&b[28]);
         const std::uint32_t compression = header == 12 ? 0 : le32(&b[30]);
-        if (compression != 0 && compression != 3) return {};  // RLE: stb refuses it itself
+        // stb reads no compressed BMP, but walks the whole claimed canvas before it says so (a
+        // 57-byte file claiming 24 x 7077904 took over 10 s under ASan; fuzz_image).
+        if (compression != 0 && compression != 3)
+            return "unsupported BMP compression " + std::to_string(compression) + " (only uncompressed BMP is read)";
         const std::uint64_t need = offset + (W * bpp + 31) / 32 * 4 * H;
         return n >= need ? std::string() : truncated(need);
     }
