@@ -7,17 +7,20 @@
 // recomputed from the saved input and statistics, and the dropout mask from its seed, since the
 // mask is a counter-based hash of (seed, element index) as in nn::dropout. Semantics are exactly
 // those of the chain: batch_norm's train-mode batch statistics (biased variance for normalising,
-// unbiased with momentum for the running estimate) and eval-mode running statistics, PyTorch's
-// tanh, and nn::dropout's mask for the same ctx.gen state (one seed per training forward).
+// unbiased with momentum for the running estimate) and eval-mode running statistics, the same
+// tanh as nn::tanh (ops/vector_math.hpp on host floats, within 6 ulp of exact), and nn::dropout's
+// mask for the same ctx.gen state (one seed per training forward).
 // ops/bn_tanh_dropout.hpp is the same unit on direct-conv tiles, for methods/grapl_cnn.hpp.
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "tessel/backend/parallel.hpp"
 #include "tessel/nn/batch_norm.hpp"
 #include "tessel/nn/concepts.hpp"
 #include "tessel/nn/dropout.hpp"
+#include "tessel/ops/vector_math.hpp"
 
 namespace tessel::nn {
 
@@ -146,10 +149,25 @@ struct bn_tanh_dropout {
             m_drop = {m_training && m_cfg.p > 0 ? ctx.gen.next() : 0, m_cfg.p, static_cast<T>(1.0 / (1.0 - m_cfg.p)),
                       m_training && m_cfg.p > 0};
             m_y.resize(x.shape());
-            parallel_for(B{}, N * C,
-                         detail::bn_tanh_dropout_forward_fn<T>{x.data(), m_mean.data(), m_invstd.data(),
-                                                               m_bn.gamma().data(), m_bn.beta().data(), m_y.data(),
-                                                               m_drop, C, P});
+            const detail::bn_tanh_dropout_forward_fn<T> plane_fn{x.data(), m_mean.data(), m_invstd.data(),
+                                                                 m_bn.gamma().data(), m_bn.beta().data(), m_y.data(),
+                                                                 m_drop, C, P};
+            if constexpr (HostBackend<B> && std::is_same_v<T, float>) {
+                // The tanh of a whole plane on the target's vectors (ops/vector_math.hpp) instead
+                // of one libm call per element.
+                parallel_for(B{}, N * C, [plane_fn](index_t r) {
+                    const index_t c = r % plane_fn.channels, P = plane_fn.plane;
+                    const float mu = plane_fn.mean[c], is = plane_fn.invstd[c], g = plane_fn.gamma[c], b = plane_fn.beta[c];
+                    const float* in = plane_fn.x + r * P;
+                    float* out = plane_fn.y + r * P;
+                    for (index_t i = 0; i < P; ++i) out[i] = g * (in[i] - mu) * is + b;
+                    ops::vmath::tanh_inplace(out, P);
+                    if (plane_fn.drop.on)
+                        for (index_t i = 0; i < P; ++i) out[i] *= plane_fn.drop(r * P + i);
+                });
+            } else {
+                parallel_for(B{}, N * C, plane_fn);
+            }
             m_x = &x;
             return m_y;
         }

@@ -12,8 +12,10 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <type_traits>
 
 #include "tessel/backend/parallel.hpp"
+#include "tessel/ops/vector_math.hpp"
 #include "tessel/nn/concepts.hpp"
 #include "tessel/nn/detail/checks.hpp"
 
@@ -109,15 +111,44 @@ struct fused_relu_tanh {
             detail::expect_nonempty(name, x);
             m_x = &x;
             m_y.resize(x.shape());
-            parallel_for(B{}, x.numel(), detail::fused_forward_fn<T>{weights(), x.data(), m_y.data()});
+            if constexpr (host_float) {
+                const auto w = weights();
+                const float* xs = x.data();
+                float* ys = m_y.data();
+                for_host_blocks(x.numel(), [=](index_t i0, index_t len, const float* t) {
+                    float wr, wt;
+                    w.get(wr, wt);
+                    for (index_t i = 0; i < len; ++i) ys[i0 + i] = wr * std::max(xs[i0 + i], 0.0f) + wt * t[i];
+                }, xs);
+            } else {
+                parallel_for(B{}, x.numel(), detail::fused_forward_fn<T>{weights(), x.data(), m_y.data()});
+            }
             return m_y;
         }
-        const tensor<T, B>& backward(context<B>&, const tensor<T, B>& dy) {
+        const tensor<T, B>& backward(context<B>& ctx, const tensor<T, B>& dy) {
+            backward_into(ctx, dy, m_dx);
+            return m_dx;
+        }
+        /// The input gradient into dx (not aliasing dy): containers lend a shared buffer, so the
+        /// layer keeps none of its own (nn::BackwardsInto).
+        void backward_into(context<B>&, const tensor<T, B>& dy, tensor<T, B>& dx_out) {
             expects(m_x != nullptr, name, "backward called before forward");
             expect_same_shape(name, dy, m_y);
-            m_dx.resize(dy.shape());
+            dx_out.resize(dy.shape());
             const index_t n = dy.numel();
-            parallel_for(B{}, n, detail::fused_backward_fn<T>{weights(), m_x->data(), dy.data(), m_dx.data()});
+            if constexpr (host_float) {
+                const auto w = weights();
+                const float *xs = m_x->data(), *g = dy.data();
+                float* dx = dx_out.data();
+                for_host_blocks(n, [=](index_t i0, index_t len, const float* t) {
+                    float wr, wt;
+                    w.get(wr, wt);
+                    for (index_t i = 0; i < len; ++i)
+                        dx[i0 + i] = g[i0 + i] * ((xs[i0 + i] > 0.0f ? wr : 0.0f) + wt * (1.0f - t[i] * t[i]));
+                }, xs);
+            } else {
+                parallel_for(B{}, n, detail::fused_backward_fn<T>{weights(), m_x->data(), dy.data(), dx_out.data()});
+            }
             if (m_cfg.learnable) {
                 using g = detail::fused_weight_grad_fn<T>;
                 if (m_cfg.convex) {
@@ -138,7 +169,6 @@ struct fused_relu_tanh {
                     m_grad.assign(m_param.shape(), host.begin(), host.end());
                 }
             }
-            return m_dx;
         }
         parameter_list<T, B> parameters() {
             if (!m_cfg.learnable) return {};
@@ -156,6 +186,23 @@ struct fused_relu_tanh {
         }
 
     private:
+        static constexpr bool host_float = HostBackend<B> && std::is_same_v<T, float>;
+
+        /// Host float tensors: runs body(first, count, tanh of x[first, first + count)) over
+        /// blocks of the n elements on the backend's threads, with the tanh of each block computed
+        /// on the target's vectors (ops/vector_math.hpp) into a stack buffer instead of one libm
+        /// call per element.
+        template <class Body>
+        static void for_host_blocks(index_t n, Body body, const float* x) {
+            constexpr index_t block = 2048;
+            parallel_for(B{}, (n + block - 1) / block, [=](index_t b) {
+                const index_t i0 = b * block, len = std::min(block, n - i0);
+                float t[block];
+                ops::vmath::tanh(x + i0, t, len);
+                body(i0, len, t);
+            });
+        }
+
         explicit bind(const config& cfg) : m_cfg(cfg) {
             expects(std::isfinite(cfg.relu_weight) && std::isfinite(cfg.tanh_weight), name,
                     "weights must be finite, got relu_weight ", cfg.relu_weight, " and tanh_weight ",
