@@ -186,8 +186,30 @@ struct batch_norm {
         }
 
         const tensor<T, B>& forward(context<B>& ctx, const tensor<T, B>& x) {
+            if (m_released) ctx.scratch.take(m_y, x.numel());  // the memory lent in release_output
+            m_released = false;
             forward_into(ctx, x, m_y);
             return m_y;
+        }
+        /// The output can be dropped once the next layer has read it and rebuilt before that
+        /// layer's backward (nn::ReleasesOutput), from the saved input and statistics in one
+        /// elementwise pass. sequential does so when the next layer keeps its input for backward
+        /// (a conv, PiCNet's fused activation, ECA), so that the normalised map takes no memory
+        /// between forward and backward: 40 MB per 64-channel map at 481 x 321.
+        void release_output(context<B>& ctx) {
+            if (m_released || m_y.numel() == 0 || m_x == nullptr) return;
+            ctx.scratch.donate(m_y);
+            m_released = true;
+        }
+        void restore_output(context<B>& ctx) {
+            if (!m_released) return;
+            ctx.scratch.take(m_y, m_x->numel());
+            m_y.resize(m_x->shape());
+            const index_t C = m_cfg.channels, P = m_x->dim(2) * m_x->dim(3);
+            parallel_for(B{}, m_x->dim(0) * C,
+                         detail::bn_apply_fn<T>{m_x->data(), m_mean.data(), m_invstd.data(), m_gamma.data(),
+                                                m_beta.data(), m_y.data(), C, P});
+            m_released = false;
         }
         /// The output into y (see nn::ForwardsInto); backward needs only x and the statistics.
         void forward_into(context<B>& ctx, const tensor<T, B>& x, tensor<T, B>& y) {
@@ -255,6 +277,7 @@ struct batch_norm {
         tensor<T, B> m_mean, m_invstd, m_y, m_dx;
         const tensor<T, B>* m_x = nullptr;
         bool m_training = true;
+        bool m_released = false;  ///< m_y's memory is lent to ctx.scratch (release_output)
     };
 };
 

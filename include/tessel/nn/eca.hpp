@@ -164,20 +164,24 @@ struct eca {
             parallel_for(B{}, x.numel(), detail::eca_scale_fn<T>{d.hw, x.data(), m_g.data(), m_y.data()});
             return m_y;
         }
-        const tensor<T, B>& backward(context<B>&, const tensor<T, B>& dy) {
+        const tensor<T, B>& backward(context<B>& ctx, const tensor<T, B>& dy) {
+            backward_into(ctx, dy, m_dx);
+            return m_dx;
+        }
+        /// The input gradient into dx (not aliasing dy): containers lend a shared buffer, so the
+        /// layer keeps none of its own (nn::BackwardsInto).
+        void backward_into(context<B>&, const tensor<T, B>& dy, tensor<T, B>& dx) {
             expects(m_x != nullptr, name, "backward called before forward");
             expect_same_shape(name, dy, m_y);
             const index_t planes = m_s.numel();
             const detail::eca_dims d = dims(dy.shape());
             m_dz.resize(shape{planes});
-            m_dx.resize(dy.shape());
+            dx.resize(dy.shape());
             parallel_for(B{}, planes, detail::eca_gate_grad_fn<T>{d, m_x->data(), dy.data(), m_g.data(), m_dz.data()});
             parallel_for(B{}, m_kernel,
                          detail::eca_weight_grad_fn<T>{d, planes, m_dz.data(), m_s.data(), m_weight_grad.data()});
             parallel_for(B{}, dy.numel(),
-                         detail::eca_input_grad_fn<T>{d, m_weight.data(), m_dz.data(), dy.data(), m_g.data(),
-                                                      m_dx.data()});
-            return m_dx;
+                         detail::eca_input_grad_fn<T>{d, m_weight.data(), m_dz.data(), dy.data(), m_g.data(), dx.data()});
         }
         parameter_list<T, B> parameters() { return {{&m_weight, &m_weight_grad, "weight"}}; }
 

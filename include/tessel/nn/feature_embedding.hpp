@@ -85,14 +85,35 @@ struct feature_embedding {
             return m_act->forward(ctx, m_sum);
         }
         const tensor<T, B>& backward(context<B>& ctx, const tensor<T, B>& dy) {
-            const tensor<T, B>& g = m_act->backward(ctx, dy);
-            const tensor<T, B>& dm = m_main.backward(ctx, g);
-            const tensor<T, B>& ds = m_projection ? m_projection->backward(ctx, g) : g;
-            if (m_input_grad) {
-                m_dx.resize(dm.shape());
-                parallel_for(B{}, dm.numel(), detail::elementwise_sum_fn<T>{dm.data(), ds.data(), m_dx.data()});
+            if (!m_input_grad) {
+                scratch_lease<T, B> unused(ctx, dy.numel());
+                backward_into(ctx, dy, unused.get());
+                return m_dx;
             }
+            backward_into(ctx, dy, m_dx);
             return m_dx;
+        }
+        /// The input gradient into dx (not aliasing dy). The gradients inside the block (after
+        /// the output activation, and the shortcut's) are borrowed from ctx.scratch and the main
+        /// path writes straight into dx, so the block keeps no gradient buffer of its own: at
+        /// full resolution with 128 input channels that is 200 MB less (nn::BackwardsInto).
+        void backward_into(context<B>& ctx, const tensor<T, B>& dy, tensor<T, B>& dx) {
+            scratch_lease<T, B> g(ctx, dy.numel());
+            m_act->backward_into(ctx, dy, g.get());
+            if (!m_input_grad) {
+                // Parameter gradients only; the paths leave dx untouched.
+                m_main.backward_into(ctx, g.get(), dx);
+                if (m_projection) m_projection->backward_into(ctx, g.get(), dx);
+                return;
+            }
+            m_main.backward_into(ctx, g.get(), dx);
+            if (m_projection) {
+                scratch_lease<T, B> ds(ctx, dx.numel());
+                m_projection->backward_into(ctx, g.get(), ds.get());
+                parallel_for(B{}, dx.numel(), detail::elementwise_sum_fn<T>{dx.data(), ds.get().data(), dx.data()});
+            } else {
+                parallel_for(B{}, dx.numel(), detail::elementwise_sum_fn<T>{dx.data(), g.get().data(), dx.data()});
+            }
         }
         parameter_list<T, B> parameters() {
             parameter_list<T, B> all = m_main.parameters();

@@ -132,3 +132,34 @@ TEST_CASE("batch_norm: errors name the op and the shapes") {
     CHECK_THROWS_AS(ts::nn::batch_norm::bind<ts::cpu_serial>({.channels = 0}, init), ts::error);
     CHECK_THROWS_AS(ts::nn::batch_norm::bind<ts::cpu_serial>({.channels = 2, .momentum = 1.5}, init), ts::error);
 }
+
+// release_output lends the output's memory to ctx.scratch; restore_output rebuilds the same
+// values in the same tensor object from the saved input and statistics (with non-default gamma
+// and beta, so a restore that skipped the affine step would fail), and a forward after a release
+// that was never restored takes the memory back.
+TEST_CASE("batch_norm: release_output and restore_output give back the same output") {
+    static_assert(ts::nn::ReleasesOutput<ts::nn::batch_norm::bind<ts::cpu_serial, float>, ts::cpu_serial, float>);
+    ts::rng init(4);
+    ts::nn::batch_norm::bind<ts::cpu_serial, float> bn({.channels = 3}, init);
+    for (ts::index_t c = 0; c < 3; ++c) bn.gamma()[c] = 0.5f + 0.25f * static_cast<float>(c), bn.beta()[c] = -0.1f * static_cast<float>(c + 1);
+    ts::nn::context<ts::cpu_serial> ctx;
+    ts::tensor<float> x(ts::shape{2, 3, 4, 5});
+    for (ts::index_t i = 0; i < x.numel(); ++i) x[i] = std::sin(0.37f * static_cast<float>(i)) + 0.01f * static_cast<float>(i);
+    for (bool train : {true, false}) {
+        ctx.training = train;
+        const auto& y = bn.forward(ctx, x);
+        const auto expected = y.to_vector();
+        bn.release_output(ctx);
+        CHECK(y.numel() == 0);
+        CHECK(ctx.scratch.size<float>() >= 1);
+        bn.restore_output(ctx);
+        CHECK(y.shape() == x.shape());
+        CHECK(y.to_vector() == expected);
+        bn.restore_output(ctx);  // a second restore is a no-op
+        CHECK(y.to_vector() == expected);
+        CHECK(y.data() != nullptr);
+        bn.release_output(ctx);
+        const auto again = bn.forward(ctx, x).to_vector();  // forward after a release
+        CHECK(again == expected);
+    }
+}

@@ -108,8 +108,10 @@ TEST_CASE("sequential: in-place ReLU and pooled gradients equal the layers calle
         if (it == 0) slots_after_first = cs.scratch.size<double>();
         CHECK(cs.scratch.size<double>() == slots_after_first);
     }
-    // One borrowed buffer per nesting level (outer chain, repeat, block), not one per layer.
-    CHECK(slots_after_first <= 3);
+    // One borrowed buffer per nesting level (outer chain, repeat, block), not one per layer, plus
+    // the one the first batch norm lends while its output is released (between the repeat's
+    // forward and its backward, which restores it: the gradients above match bit for bit).
+    CHECK(slots_after_first <= 4);
 }
 
 TEST_CASE("scratch_pool: leases are returned and slots reused") {
