@@ -149,7 +149,14 @@ struct eca {
             init::kaiming_uniform(m_weight, m_kernel, init);  // bound 1/sqrt(k), PyTorch's Conv1d default
         }
 
-        const tensor<T, B>& forward(context<B>&, const tensor<T, B>& x) {
+        const tensor<T, B>& forward(context<B>& ctx, const tensor<T, B>& x) {
+            forward_into(ctx, x, m_y);
+            return m_y;
+        }
+        /// The output into y (nn::ForwardsInto): backward reads only the input and the gates, so
+        /// a caller may take the output into its own buffer and overwrite it afterwards
+        /// (feature_embedding adds its shortcut there).
+        void forward_into(context<B>&, const tensor<T, B>& x, tensor<T, B>& y) {
             detail::expect_nchw(name, x);
             expects(x.dim(1) == m_channels, name, "input has ", x.dim(1), " channels, the layer expects ",
                     m_channels, " (input shape ", x.shape().str(), ")");
@@ -158,12 +165,12 @@ struct eca {
             const detail::eca_dims d = dims(x.shape());
             m_s.resize(shape{planes});
             m_g.resize(shape{planes});
-            m_y.resize(x.shape());
+            y.resize(x.shape());
             parallel_for(B{}, planes, detail::eca_pool_fn<T>{d, x.data(), m_s.data()});
             parallel_for(B{}, planes, detail::eca_conv_gate_fn<T>{d, m_weight.data(), m_s.data(), m_g.data()});
-            parallel_for(B{}, x.numel(), detail::eca_scale_fn<T>{d.hw, x.data(), m_g.data(), m_y.data()});
-            return m_y;
+            parallel_for(B{}, x.numel(), detail::eca_scale_fn<T>{d.hw, x.data(), m_g.data(), y.data()});
         }
+        static constexpr bool overwritable_output = true;
         const tensor<T, B>& backward(context<B>& ctx, const tensor<T, B>& dy) {
             backward_into(ctx, dy, m_dx);
             return m_dx;
@@ -172,7 +179,7 @@ struct eca {
         /// layer keeps none of its own (nn::BackwardsInto).
         void backward_into(context<B>&, const tensor<T, B>& dy, tensor<T, B>& dx) {
             expects(m_x != nullptr, name, "backward called before forward");
-            expect_same_shape(name, dy, m_y);
+            expect_same_shape(name, dy, *m_x);
             const index_t planes = m_s.numel();
             const detail::eca_dims d = dims(dy.shape());
             m_dz.resize(shape{planes});

@@ -78,10 +78,11 @@ struct feature_embedding {
             detail::expect_nchw(name, x);
             expects(x.dim(1) == m_cfg.in_channels, name, "input has ", x.dim(1), " channels, the block expects ",
                     m_cfg.in_channels, " (input shape ", x.shape().str(), ")");
-            const tensor<T, B>& a = m_main.forward(ctx, x);
+            // ECA, the main path's last layer, writes straight into the sum's buffer (its
+            // backward never reads its output), and the shortcut is added there in place.
+            m_main.forward_into(ctx, x, m_sum);
             const tensor<T, B>& s = m_projection ? m_projection->forward(ctx, x) : x;
-            m_sum.resize(a.shape());
-            parallel_for(B{}, a.numel(), detail::elementwise_sum_fn<T>{a.data(), s.data(), m_sum.data()});
+            parallel_for(B{}, m_sum.numel(), detail::elementwise_sum_fn<T>{m_sum.data(), s.data(), m_sum.data()});
             return m_act->forward(ctx, m_sum);
         }
         const tensor<T, B>& backward(context<B>& ctx, const tensor<T, B>& dy) {
