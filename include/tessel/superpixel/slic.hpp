@@ -561,6 +561,9 @@ struct add_functor {
 ///  6. enforce_connectivity merges pieces below min_size_factor * (H*W / seeds) pixels and cuts
 ///     components above max_size_factor * (H*W / seeds) (connectivity.hpp);
 ///  7. labels start at start_label.
+/// spacing_y / spacing_x weight the row and column offsets (skimage's spacing=); the mask overload
+/// is skimage's mask= (maskSLIC, docs/superpixel.md): k-means seeds on the mask, a spatial-only
+/// pass, then the usual one, restricted to the mask.
 /// Differences from skimage: distances are computed in float (skimage: double), so exact ties
 /// may break differently; skimage's early exit when no pixel changes never triggers there and
 /// is not reproduced.
