@@ -158,11 +158,17 @@ def slic(image, n_segments=100, compactness=10.0, max_num_iter=10, sigma=0, spac
     convert2lab=None converts 3-channel images to Lab. spacing: (row, column) weights of the
     spatial distance (a scalar sigma is divided by them). mask: H x W, superpixels only where it
     is true (maskSLIC: seeds spread over the mask by k-means); other pixels get start_label - 1.
-    sigma must be a number (a per-axis sequence raises ValueError). Returns H x W int32 labels."""
+    sigma must be a number (a per-axis sequence raises NotImplementedError). Returns H x W int32
+    labels."""
     where = "tessel.slic"
     sy, sx = _slic_spacing(spacing, where)
+    if not isinstance(sigma, (str, bytes)) and np.ndim(sigma) > 0:
+        raise NotImplementedError(f"{where}: a per-axis sigma is not implemented (skimage accepts one); pass a "
+                                  f"number, which is divided by the spacing as skimage does, got {sigma!r}")
+    if isinstance(sigma, np.ndarray):
+        sigma = sigma.item()
     if isinstance(sigma, bool) or not isinstance(sigma, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{where}: sigma must be a number; a per-axis sigma is not supported, got {sigma!r}")
+        raise ValueError(f"{where}: sigma must be a number, got {sigma!r}")
     a = _prepare(image, where, channel_axis)
     if convert2lab is None:
         convert2lab = a.shape[2] == 3

@@ -45,8 +45,10 @@ def test_bad_parameters():
         tessel.slic(img, spacing=2.0)
     with pytest.raises(ValueError, match="spacing must hold positive finite numbers"):
         tessel.slic(img, spacing=[1, -2])
-    with pytest.raises(ValueError, match="per-axis sigma is not supported"):
+    with pytest.raises(NotImplementedError, match="per-axis sigma is not implemented"):
         tessel.slic(img, sigma=[1, 2])
+    with pytest.raises(ValueError, match="sigma must be a number"):
+        tessel.slic(img, sigma="1")
     with pytest.raises(ValueError, match="image and mask should have the same shape"):
         tessel.slic(img, mask=np.ones((16, 15), bool))
     with pytest.raises(ValueError, match="the mask has no pixel inside"):

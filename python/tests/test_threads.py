@@ -43,13 +43,13 @@ def _other_thread_steps_during(call):
 
 # Inputs that the Python layer passes on as they are (uint8 or int32, C-contiguous): numpy
 # releases the GIL in some copies and casts, which would let the other thread run outside tessel.
-IMAGE = np.ascontiguousarray(np.tile(scene(96, 128), (6, 6, 1)))  # 576 x 768 x 3 uint8
+IMAGE = np.ascontiguousarray(np.tile(scene(96, 128), (4, 4, 1)))  # 384 x 512 x 3 uint8: calls of 0.05-0.3 s
 SEG = np.ascontiguousarray(IMAGE[:, :, 0] // 32, dtype=np.int32)
 GT = np.ascontiguousarray(IMAGE[:, :, 1] // 32, dtype=np.int32)
 
 
 @pytest.mark.parametrize("name, call", [
-    ("slic", lambda: tessel.slic(IMAGE, n_segments=400, max_num_iter=30, backend="cpu_serial")),
+    ("slic", lambda: tessel.slic(IMAGE, n_segments=400, max_num_iter=20, backend="cpu_serial")),
     ("segment", lambda: tessel.segment(IMAGE, method="felzenszwalb", backend="cpu_serial", progress=False)),
     ("metrics", lambda: tessel.metrics.boundary_displacement_error(SEG, [GT])),
 ])
