@@ -88,8 +88,8 @@ def segment(image, method="kim2020", seed=0, *, threads=None, backend="cpu_omp",
     with '_' for '-' (e.g. max_iter=100). Wrong names, types and out-of-range values raise
     ValueError. seed fixes every random choice. threads: OpenMP threads for this call (None:
     OpenMP's default). backend: "cpu_omp" (OpenMP threads) or "cpu_serial" (one thread, tessel's
-    reference code path); see backends(). progress: a callable(stage, step, total, message), False for none, None
-    for a tqdm bar when tqdm is installed and stderr is a terminal. Ctrl-C stops the run between
+    reference code path); see backends(). progress: a callable(stage, step, total, message),
+    False for none, None for a tqdm bar when tqdm is installed and stderr is a terminal. Ctrl-C stops the run between
     iterations with KeyboardInterrupt. return_report=True returns (labels, report); the report is
     also available from last_report().
     """
