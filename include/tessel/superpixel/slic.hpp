@@ -640,7 +640,9 @@ public:
     explicit bind(const config& cfg) : m_cfg(cfg) { slic::validate(cfg); }
 
     [[nodiscard]] const config& cfg() const noexcept { return m_cfg; }
-    /// The seed grid of the last call (its num_seeds() is the k-means cluster count).
+    /// The seed grid of the last call (its num_seeds() is the k-means cluster count). Mask mode
+    /// has no seed grid: there it is the grid whose steps size the search windows (skimage's
+    /// regular_grid for the seed count), and the cluster count is slic_seeds_on_mask's size().
     [[nodiscard]] const slic_grid& last_grid() const noexcept { return m_grid; }
 
     template <class T>
