@@ -17,8 +17,9 @@ packages=(
   libopencv-contrib-dev libboost-graph-dev
   clang-14 libclang-rt-14-dev   # the libFuzzer targets of tests/fuzz (CI)
 )
-# The Python module (python/, docs/python.md) and its pytest suite; scikit-image for the equality tests.
-packages+=(pybind11-dev python3-dev python3-numpy python3-pytest python3-skimage)
+# The Python module (python/, docs/python.md) and its pytest suite; scikit-image and scikit-learn
+# for the equality tests (they skip with a message without them).
+packages+=(pybind11-dev python3-dev python3-numpy python3-pytest python3-skimage python3-sklearn)
 if [[ "${TESSEL_SKIP_APT:-0}" != 1 ]]; then
   sudo_cmd=()
   [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)

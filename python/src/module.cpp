@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <filesystem>
+#include <optional>
 
 #include <tessel/io/image.hpp>
 #include <tessel/metrics/aggregate.hpp>
@@ -22,6 +23,8 @@ namespace tessel::python {
 namespace {
 
 namespace mt = tessel::metrics;
+
+using labels_in = py::array_t<label_t, py::array::c_style | py::array::forcecast>;
 
 template <class Spec, class T>
 label_map run_spec(const Spec& spec, const std::string& backend, const image<T>& img) {
@@ -44,8 +47,6 @@ py::array_t<label_t> segment_on(const py::array_t<T, py::array::c_style>& pixels
     return to_array(std::move(out));
 }
 
-using labels_in = py::array_t<label_t, py::array::c_style | py::array::forcecast>;
-
 std::vector<label_map> to_label_maps(const std::vector<labels_in>& arrays) {
     std::vector<label_map> out;
     out.reserve(arrays.size());
@@ -53,10 +54,27 @@ std::vector<label_map> to_label_maps(const std::vector<labels_in>& arrays) {
     return out;
 }
 
+/// SLIC with skimage's mask= (an H x W int32 array, non-zero inside) when one is given.
+template <class T>
+py::array_t<label_t> slic_on(const py::array_t<T, py::array::c_style>& pixels, const slic::config& cfg,
+                             const std::optional<labels_in>& mask, const std::string& backend, int threads) {
+    if (!mask) return segment_on<slic>(pixels, cfg, backend, threads);
+    slic::validate(cfg);
+    const label_map inside = to_label_map(*mask);
+    label_map out;
+    {
+        py::gil_scoped_release nogil;
+        threads_for_call scope(threads);
+        const image<T> img = to_image(pixels);
+        out = backend == "cpu_serial" ? slic{cfg}(cpu_serial{}, img, inside) : slic{cfg}(cpu_omp{}, img, inside);
+    }
+    return to_array(std::move(out));
+}
+
 void bind_slic_felzenszwalb(py::module_& m) {
     auto slic_cfg = [](index_t n_segments, float compactness, int max_num_iter, double sigma, bool enforce_connectivity,
                        double min_size_factor, double max_size_factor, bool slic_zero, label_t start_label,
-                       bool convert2lab) {
+                       bool convert2lab, double spacing_y, double spacing_x, index_t mask_samples_per_seed) {
         slic::config c;
         c.n_segments = n_segments;
         c.compactness = compactness;
@@ -68,18 +86,25 @@ void bind_slic_felzenszwalb(py::module_& m) {
         c.slic_zero = slic_zero;
         c.start_label = start_label;
         c.convert2lab = convert2lab;
+        c.spacing_y = spacing_y;
+        c.spacing_x = spacing_x;
+        c.mask_samples_per_seed = mask_samples_per_seed;
         return c;
     };
-    m.def("slic_u8",
-          [=](const py::array_t<std::uint8_t, py::array::c_style>& px, index_t n, float comp, int it, double sigma, bool ec,
-              double mn, double mx, bool zero, label_t start, bool lab, const std::string& backend, int threads) {
-              return segment_on<slic>(px, slic_cfg(n, comp, it, sigma, ec, mn, mx, zero, start, lab), backend, threads);
-          });
-    m.def("slic_f32",
-          [=](const py::array_t<float, py::array::c_style>& px, index_t n, float comp, int it, double sigma, bool ec,
-              double mn, double mx, bool zero, label_t start, bool lab, const std::string& backend, int threads) {
-              return segment_on<slic>(px, slic_cfg(n, comp, it, sigma, ec, mn, mx, zero, start, lab), backend, threads);
-          });
+    m.def("slic_u8", [=](const py::array_t<std::uint8_t, py::array::c_style>& px, index_t n, float comp, int it,
+                         double sigma, bool ec, double mn, double mx, bool zero, label_t start, bool lab, double sy,
+                         double sx, const std::optional<labels_in>& mask, index_t per_seed, const std::string& backend,
+                         int threads) {
+        return slic_on(px, slic_cfg(n, comp, it, sigma, ec, mn, mx, zero, start, lab, sy, sx, per_seed), mask, backend,
+                       threads);
+    });
+    m.def("slic_f32", [=](const py::array_t<float, py::array::c_style>& px, index_t n, float comp, int it, double sigma,
+                          bool ec, double mn, double mx, bool zero, label_t start, bool lab, double sy, double sx,
+                          const std::optional<labels_in>& mask, index_t per_seed, const std::string& backend,
+                          int threads) {
+        return slic_on(px, slic_cfg(n, comp, it, sigma, ec, mn, mx, zero, start, lab, sy, sx, per_seed), mask, backend,
+                       threads);
+    });
     m.def("felzenszwalb_u8", [](const py::array_t<std::uint8_t, py::array::c_style>& px, double scale, double sigma,
                                 index_t min_size, const std::string& backend, int threads) {
         return segment_on<felzenszwalb>(px, felzenszwalb::config{scale, sigma, min_size}, backend, threads);
@@ -225,6 +250,9 @@ PYBIND11_MODULE(_native, m) {
     using tessel::error;
     m.doc() = "tessel's compiled core; use the tessel package";
     m.attr("__version__") = TESSEL_VERSION_STRING;
+    // The backends compiled into this module. cuda is never among them: the extension is built by
+    // the host compiler, and tessel's cuda backend exists only in .cu files compiled by nvcc.
+    m.attr("backends") = py::make_tuple(std::string(tessel::cpu_omp::name), std::string(tessel::cpu_serial::name));
     // tessel::error is always a rejected input or parameter; its message names the operation.
     py::register_exception_translator([](std::exception_ptr p) {
         try {

@@ -11,6 +11,6 @@ options with '_' for '-' (max_iter=, n_segments=...). tessel.methods() lists the
 from . import io, metrics
 from ._arrays import as_image
 from ._native import __version__
-from ._segment import felzenszwalb, last_report, methods, segment, slic
+from ._segment import backends, felzenszwalb, last_report, methods, segment, slic
 
-__all__ = ["segment", "slic", "felzenszwalb", "methods", "last_report", "metrics", "io", "as_image", "__version__"]
+__all__ = ["segment", "slic", "felzenszwalb", "methods", "backends", "last_report", "metrics", "io", "as_image", "__version__"]

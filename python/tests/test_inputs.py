@@ -37,8 +37,24 @@ def test_bad_parameters():
         tessel.slic(img, threads=0)
     with pytest.raises(ValueError, match="backend"):
         tessel.felzenszwalb(img, backend="gpu")
-    with pytest.raises(ValueError, match="spacing"):
-        tessel.slic(img, spacing=[1, 2])
+    with pytest.raises(ValueError, match="built without CUDA"):
+        tessel.slic(img, backend="cuda")
+    with pytest.raises(ValueError, match="spacing has 4 elements"):
+        tessel.slic(img, spacing=[1, 2, 3, 4])
+    with pytest.raises(TypeError, match="spacing must be None or iterable"):
+        tessel.slic(img, spacing=2.0)
+    with pytest.raises(ValueError, match="spacing must hold positive finite numbers"):
+        tessel.slic(img, spacing=[1, -2])
+    with pytest.raises(NotImplementedError, match="per-axis sigma is not implemented"):
+        tessel.slic(img, sigma=[1, 2])
+    with pytest.raises(ValueError, match="sigma must be a number"):
+        tessel.slic(img, sigma="1")
+    with pytest.raises(ValueError, match="image and mask should have the same shape"):
+        tessel.slic(img, mask=np.ones((16, 15), bool))
+    with pytest.raises(ValueError, match="the mask has no pixel inside"):
+        tessel.slic(img, mask=np.zeros((16, 16), bool))
+    with pytest.raises(ValueError, match="coincide"):
+        tessel.slic(img, n_segments=1, mask=np.ones((16, 16), bool))
 
 
 def test_memory_and_reference_counts_stay_flat():

@@ -104,3 +104,75 @@ def test_bsr_evaluate_picks_the_perfect_setting():
     assert r["thresholds"] == [1.0, 2.0]
     with pytest.raises(ValueError, match="ground truths"):
         tessel.metrics.bsr_evaluate([[perfect]], [])
+
+
+# ---- scikit-learn's definitions, where it has them -------------------------------------------
+
+def _sklearn():
+    return pytest.importorskip("sklearn.metrics", reason="scikit-learn is not installed: the comparisons of "
+                               "tessel.metrics with sklearn.metrics are skipped")
+
+
+def _matched_by_scipy(seg, gt):
+    """seg relabelled by scipy's linear_sum_assignment on the overlap table: each segment takes
+    the GT label it is assigned to, unassigned segments (and, as in tessel, segments assigned
+    to a GT label they do not overlap) take new labels that no GT pixel has."""
+    optimize = pytest.importorskip("scipy.optimize", reason="scipy is not installed")
+    seg_labels, seg_idx = np.unique(seg, return_inverse=True)
+    gt_labels, gt_idx = np.unique(gt, return_inverse=True)
+    table = np.zeros((len(seg_labels), len(gt_labels)), np.int64)
+    np.add.at(table, (seg_idx.ravel(), gt_idx.ravel()), 1)
+    rows, cols = optimize.linear_sum_assignment(table, maximize=True)
+    new_label = np.arange(len(seg_labels)) + gt_labels.max() + 1  # dummies
+    for r, c in zip(rows, cols):
+        if table[r, c] > 0:
+            new_label[r] = gt_labels[c]
+    return new_label[seg_idx].reshape(seg.shape)
+
+
+def _seg_and_gt(seed, shape=(30, 40), gt_classes=5, seg_classes=8):
+    # seg follows a permutation of gt's labels on 70 % of the pixels, random labels elsewhere,
+    # with more segments than GT labels (dummies) and GT label 0 present (the ignore label).
+    rng = np.random.default_rng(seed)
+    gt = rng.integers(0, gt_classes, shape)
+    perm = rng.permutation(seg_classes)[:gt_classes] + 10
+    seg = np.where(rng.random(shape) < 0.7, perm[gt], rng.integers(10, 10 + seg_classes, shape))
+    return seg, gt
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_hungarian_scores_equal_sklearn_after_scipy_matching(seed):
+    skm = _sklearn()
+    seg, gt = _seg_and_gt(seed)
+    matched = _matched_by_scipy(seg, gt)
+    s = tessel.metrics.hungarian_scores(seg, gt)
+    g, m = gt.ravel(), matched.ravel()
+    gt_labels = np.unique(g)
+    assert len(np.unique(m)) > len(gt_labels)  # dummies exist, so (a) and (b) differ
+    assert s["accuracy"] == pytest.approx(skm.accuracy_score(g, m), rel=1e-12)
+    assert s["iou_per_gt"] == pytest.approx(list(skm.jaccard_score(g, m, labels=gt_labels, average=None)), rel=1e-12)
+    assert s["miou_gt_classes"] == pytest.approx(skm.jaccard_score(g, m, labels=gt_labels, average="macro"), rel=1e-12)
+    assert s["miou_union"] == pytest.approx(skm.jaccard_score(g, m, average="macro"), rel=1e-12)
+    # (d) GraPL's first version: sklearn's call with the matched map as y_true.
+    assert s["weighted_jaccard_pred"] == pytest.approx(skm.jaccard_score(m, g, average="weighted"), rel=1e-12)
+    # (c) torchmetrics' ignore_index: GT-0 pixels removed, then weighted by GT support.
+    keep = g != 0
+    kept_labels = np.unique(g[keep])
+    assert s["weighted_jaccard"] == pytest.approx(
+        skm.jaccard_score(g[keep], m[keep], labels=kept_labels, average="weighted"), rel=1e-12)
+
+
+def test_rand_index_and_foreground_iou_equal_sklearn():
+    skm = _sklearn()
+    seg, gt = _seg_and_gt(4)
+    _, gt2 = _seg_and_gt(5)
+    assert tessel.metrics.probabilistic_rand_index(seg, [gt]) == pytest.approx(skm.rand_score(gt.ravel(), seg.ravel()),
+                                                                             rel=1e-12)
+    pri = (skm.rand_score(gt.ravel(), seg.ravel()) + skm.rand_score(gt2.ravel(), seg.ravel())) / 2
+    assert tessel.metrics.probabilistic_rand_index(seg, [gt, gt2]) == pytest.approx(pri, rel=1e-12)
+    pred, mask = (seg % 3 == 0).astype(np.int32), (gt >= 3).astype(np.int32)
+    iou, flipped = tessel.metrics.foreground_iou(pred, mask)
+    assert not flipped and iou == pytest.approx(skm.jaccard_score(mask.ravel(), pred.ravel()), rel=1e-12)
+    best, flipped = tessel.metrics.foreground_iou(pred, mask, polarity="oracle")
+    complement = skm.jaccard_score(mask.ravel(), 1 - pred.ravel())
+    assert best == pytest.approx(max(iou, complement), rel=1e-12) and flipped == (complement > iou)

@@ -40,6 +40,32 @@ def test_every_preset_runs_with_its_options(method):
     assert tessel.last_report() is report
 
 
+@pytest.mark.parametrize("method", sorted(FAST))
+def test_every_preset_runs_on_cpu_serial(method):
+    labels, report = tessel.segment(scene(), method=method, seed=2, backend="cpu_serial", progress=False,
+                                    return_report=True, **FAST[method])
+    assert report["backend"] == "cpu_serial" and labels.shape == (48, 64)
+
+
+# The methods whose C++ tests assert bitwise the same labels on cpu_serial and cpu_omp
+# (tests/unit/methods/test_grapl.cpp, tests/unit/superpixel); the others agree only up to float
+# rounding of their parallel reductions.
+@pytest.mark.parametrize("method", ["grapl", "slic", "felzenszwalb"])
+def test_cpu_serial_and_cpu_omp_give_the_same_labels(method):
+    img = scene()
+    serial, rs = tessel.segment(img, method=method, seed=3, backend="cpu_serial", progress=False, return_report=True,
+                                **FAST[method])
+    omp, ro = tessel.segment(img, method=method, seed=3, backend="cpu_omp", threads=2, progress=False,
+                             return_report=True, **FAST[method])
+    assert (rs["backend"], ro["backend"], ro["threads"]) == ("cpu_serial", "cpu_omp", 2)
+    assert len(np.unique(serial)) > 1
+    np.testing.assert_array_equal(serial, omp)
+
+
+def test_backends_lists_the_cpu_backends():
+    assert tessel.backends() == ("cpu_omp", "cpu_serial")
+
+
 def test_slic_preset_equals_tessel_slic():
     img = scene()
     np.testing.assert_array_equal(tessel.segment(img, method="slic", n_segments=30, compactness=5.0, progress=False),
@@ -72,7 +98,9 @@ def test_python_reserved_word_options_take_an_underscore():
     ({"method": "grapl", "solver": "magic"}, "solver='magic' is not one of"),
     ({"seed": -1}, "seed must be an integer"),
     ({"threads": 0}, "threads must be"),
-    ({"backend": "cuda"}, "backend must be one of"),
+    ({"backend": "gpu"}, "backend must be one of cpu_omp, cpu_serial, got 'gpu'"),
+    ({"backend": None}, "backend must be one of"),
+    ({"backend": "cuda"}, "backend 'cuda' is not available: this tessel module was built without CUDA"),
 ])
 def test_bad_options_raise_value_error(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -37,11 +37,15 @@ inline connectivity_limits slic_connectivity_limits(index_t num_pixels, index_t 
 /// first component of the scan can have no relabelled neighbour; where skimage then gives it
 /// label 0 whatever start_label is, tessel lets it join the next component, which always touches
 /// it (documented in docs/superpixel.md).
+/// With `negative_is_outside`, pixels whose input label is negative (SLIC's masked-out pixels)
+/// belong to no component and are nobody's neighbour; they get label start_label - 1, as
+/// skimage's mask label.
 /// @pre labels not empty; limits.max_size >= 1; start_label >= 0.
 /// @post every output label is 4-connected; every segment has >= min_size pixels unless the whole
 ///       image is smaller; no segment exceeds max_size unless a merge made it larger.
 /// @code auto connected = tessel::enforce_connectivity(labels, {.min_size = 8, .max_size = 48}); @endcode
-inline label_map enforce_connectivity(const label_map& labels, connectivity_limits limits, label_t start_label = 0) {
+inline label_map enforce_connectivity(const label_map& labels, connectivity_limits limits, label_t start_label = 0,
+                                      bool negative_is_outside = false) {
     constexpr const char* where = "tessel::enforce_connectivity";
     expects(!labels.empty(), where, "empty label map");
     expects(limits.max_size >= 1, where, "max_size must be >= 1, got ", limits.max_size);
@@ -52,10 +56,16 @@ inline label_map enforce_connectivity(const label_map& labels, connectivity_limi
     label_map out(W, H, label_t{-1});
     label_t* lab = out.data();
     std::vector<index_t> queue(static_cast<std::size_t>(std::min(limits.max_size, N)));
+    // Outside pixels are marked below every real label while the scan runs (-2: -1 means "not
+    // relabelled yet"), and given start_label - 1 at the end.
+    constexpr label_t outside = -2;
+    if (negative_is_outside)
+        for (index_t p = 0; p < N; ++p)
+            if (in[p] < 0) lab[p] = outside;
 
     label_t next_label = start_label;
     for (index_t start = 0; start < N; ++start) {
-        if (lab[start] >= 0) continue;
+        if (lab[start] >= 0 || lab[start] == outside) continue;
         const label_t old = in[start];
         lab[start] = next_label;
         queue[0] = start;
@@ -89,6 +99,9 @@ inline label_map enforce_connectivity(const label_map& labels, connectivity_limi
             ++next_label;
         }
     }
+    if (negative_is_outside)
+        for (index_t p = 0; p < N; ++p)
+            if (lab[p] == outside) lab[p] = start_label - 1;
     return out;
 }
 

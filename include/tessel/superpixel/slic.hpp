@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
+#include <random>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -158,6 +160,8 @@ struct slic_assign_functor {
     slic_geometry geo;
     double drift_y, drift_x;
     float spatial_weight;  // 1 / S^2
+    double spacing_y;      // skimage's spacing: weights of the row and column offsets
+    float spacing_x;
 
     TESSEL_HD void operator()(index_t tile) const {
         const index_t C = NC > 0 ? NC : geo.channels;
@@ -192,14 +196,14 @@ struct slic_assign_functor {
                 const int n = static_cast<int>(wx1 - wx0);
                 const float dx0 = cx - static_cast<float>(wx0);
                 for (index_t y = wy0; y < wy1; ++y) {
-                    const double ddy = c[0] - static_cast<double>(y);
+                    const double ddy = spacing_y * (c[0] - static_cast<double>(y));
                     const float dy2 = static_cast<float>(ddy * ddy);
                     float* TESSEL_RESTRICT drow = dist + y * W + wx0;
                     label_t* TESSEL_RESTRICT lrow = labels + y * W + wx0;
                     const float* TESSEL_RESTRICT frow = features + y * W + wx0;
                     // int counter and float dx: keeps the loop vectorisable (no int64 -> float).
                     for (int i = 0; i < n; ++i) {
-                        const float dx = dx0 - static_cast<float>(i);
+                        const float dx = spacing_x * (dx0 - static_cast<float>(i));
                         float color = 0.0f;
                         for (index_t ch = 0; ch < C; ++ch) {
                             const float d = frow[ch * HW + i] - mean[ch];
@@ -285,6 +289,232 @@ struct slic_update_functor {
     }
 };
 
+/// Side of the square tiles of the masked assignment (its centres are not on a grid).
+inline constexpr index_t slic_masked_tile = 32;
+
+/// Assignment step of mask mode (skimage's maskSLIC): as slic_assign_functor, but the centres lie
+/// anywhere (k-means seeds on the mask), so each tile tests every centre's window against itself;
+/// centres are visited in increasing index with a strict comparison, skimage's tie rule. Pixels
+/// outside the mask are never assigned (they keep label -1). With ignore_color the distance is
+/// the spatial term alone: skimage's first pass, which spreads the seeds over the mask.
+struct slic_masked_assign_functor {
+    const float* features;     // planar C x H x W
+    const double* centres;     // k * (2 + C): y, x, then C colour means
+    const float* max_color;    // SLIC-zero colour normalisers, or nullptr
+    const std::uint8_t* mask;  // H x W, non-zero inside
+    float* dist;
+    label_t* labels;
+    index_t height, width, channels, num_centres;
+    index_t win_y, win_x, tile_cols;
+    float spatial_weight;
+    double spacing_y;
+    float spacing_x;
+    bool ignore_color;
+
+    TESSEL_HD void operator()(index_t tile) const {
+        const index_t H = height, W = width, HW = H * W, C = channels;
+        const index_t y0 = (tile / tile_cols) * slic_masked_tile, x0 = (tile % tile_cols) * slic_masked_tile;
+        const index_t y1 = y0 + slic_masked_tile < H ? y0 + slic_masked_tile : H;
+        const index_t x1 = x0 + slic_masked_tile < W ? x0 + slic_masked_tile : W;
+        for (index_t y = y0; y < y1; ++y)
+            for (index_t x = x0; x < x1; ++x) dist[y * W + x] = 3.0e38f;
+        for (index_t k = 0; k < num_centres; ++k) {
+            const double* c = centres + k * (2 + C);
+            index_t wy0, wy1, wx0, wx1;
+            slic_window(c[0], win_y, H, wy0, wy1);
+            slic_window(c[1], win_x, W, wx0, wx1);
+            wy0 = wy0 > y0 ? wy0 : y0;
+            wy1 = wy1 < y1 ? wy1 : y1;
+            wx0 = wx0 > x0 ? wx0 : x0;
+            wx1 = wx1 < x1 ? wx1 : x1;
+            if (wy0 >= wy1 || wx0 >= wx1) continue;
+            const float cx = static_cast<float>(c[1]);
+            const float color_scale = max_color ? 1.0f / max_color[k] : 1.0f;
+            float mean[slic_max_channels];
+            for (index_t ch = 0; ch < C; ++ch) mean[ch] = static_cast<float>(c[2 + ch]);
+            for (index_t y = wy0; y < wy1; ++y) {
+                const double ddy = spacing_y * (c[0] - static_cast<double>(y));
+                const float dy2 = static_cast<float>(ddy * ddy);
+                for (index_t x = wx0; x < wx1; ++x) {
+                    const index_t p = y * W + x;
+                    if (!mask[p]) continue;
+                    const float dx = spacing_x * (cx - static_cast<float>(x));
+                    float d = (dy2 + dx * dx) * spatial_weight;
+                    if (!ignore_color) {
+                        float color = 0.0f;
+                        for (index_t ch = 0; ch < C; ++ch) {
+                            const float t = features[ch * HW + p] - mean[ch];
+                            color += t * t;
+                        }
+                        d += color * color_scale;
+                    }
+                    if (d < dist[p]) {
+                        dist[p] = d;
+                        labels[p] = static_cast<label_t>(k);
+                    }
+                }
+            }
+        }
+    }
+};
+
+/// numpy's legacy RandomState(seed) as far as skimage's mask seeding uses it: MT19937 seeded by
+/// init_genrand (std::mt19937 gives the same words) and permutation(n), numpy's Fisher-Yates
+/// shuffle from the end with masked rejection sampling of each swap index (random_interval).
+class numpy_legacy_random {
+public:
+    explicit numpy_legacy_random(std::uint32_t seed) : m_gen(seed) {}
+
+    /// np.random.RandomState.permutation(n): the same draws, the same order.
+    std::vector<index_t> permutation(index_t n) {
+        std::vector<index_t> a(static_cast<std::size_t>(n));
+        for (index_t i = 0; i < n; ++i) a[static_cast<std::size_t>(i)] = i;
+        for (index_t i = n - 1; i >= 1; --i)
+            std::swap(a[static_cast<std::size_t>(i)], a[static_cast<std::size_t>(interval(static_cast<std::uint64_t>(i)))]);
+        return a;
+    }
+
+private:
+    std::uint64_t interval(std::uint64_t max) {
+        std::uint64_t mask = max;
+        for (int shift : {1, 2, 4, 8, 16, 32}) mask |= mask >> shift;
+        std::uint64_t v = 0;
+        if (max <= 0xffffffffULL) {
+            do v = static_cast<std::uint64_t>(m_gen()) & mask;
+            while (v > max);
+        } else {
+            do {
+                const std::uint64_t hi = m_gen();
+                v = ((hi << 32) | static_cast<std::uint64_t>(m_gen())) & mask;
+            } while (v > max);
+        }
+        return v;
+    }
+
+    std::mt19937 m_gen;
+};
+
+/// a * a + b * b rounded after each operation, as numpy and scipy compute it: the volatile keeps
+/// the compiler from fusing the multiply and the add (GNU mode contracts them into an FMA).
+inline double sum_of_squares(double a, double b) {
+    volatile double aa = a * a;
+    volatile double bb = b * b;
+    return aa + bb;
+}
+
+}  // namespace detail
+
+/// Seeds of SLIC's mask mode with skimage's recipe (`_get_mask_centroids`, scikit-image 0.19):
+/// RandomState(123) picks min(n, M) of the M mask pixels as initial centres and, when M is larger
+/// than samples_per_seed * n, that many pixels as k-means samples (otherwise every mask pixel);
+/// scipy's kmeans2 runs 5 Lloyd rounds on them (an emptied centre stays where it was). `step` is
+/// the largest per-axis mean distance of a centre to its nearest other centre.
+struct slic_mask_seeds {
+    std::vector<double> y, x;
+    double step = 0;
+    [[nodiscard]] index_t size() const noexcept { return static_cast<index_t>(y.size()); }
+};
+
+/// @pre mask is H x W with at least one non-zero pixel; n >= 1; samples_per_seed >= 1.
+inline slic_mask_seeds slic_seeds_on_mask(const label_map& mask, index_t n, index_t samples_per_seed) {
+    constexpr const char* where = "tessel::slic_seeds_on_mask";
+    expects(n >= 1, where, "number of seeds must be positive, got ", n);
+    expects(samples_per_seed >= 1, where, "samples_per_seed must be positive, got ", samples_per_seed);
+    const index_t W = mask.width();
+    std::vector<index_t> inside;  // raster order, as np.nonzero
+    for (index_t p = 0; p < mask.size(); ++p)
+        if (mask.data()[p] != 0) inside.push_back(p);
+    const auto M = static_cast<index_t>(inside.size());
+    expects(M > 0, where, "the mask has no pixel inside");
+    detail::numpy_legacy_random rnd(123);
+    auto sorted_prefix = [&](index_t count) {
+        std::vector<index_t> perm = rnd.permutation(M);
+        perm.resize(static_cast<std::size_t>(count));
+        std::sort(perm.begin(), perm.end());
+        return perm;
+    };
+    const std::vector<index_t> initial = sorted_prefix(std::min(n, M));
+    std::vector<index_t> samples;
+    if (M > samples_per_seed * n) {
+        samples = sorted_prefix(samples_per_seed * n);
+    } else {
+        samples.resize(static_cast<std::size_t>(M));
+        for (index_t i = 0; i < M; ++i) samples[static_cast<std::size_t>(i)] = i;
+    }
+    const auto K = static_cast<index_t>(initial.size());
+    const auto S = static_cast<index_t>(samples.size());
+    std::vector<double> sy(static_cast<std::size_t>(S)), sx(static_cast<std::size_t>(S));
+    for (index_t i = 0; i < S; ++i) {
+        const index_t p = inside[static_cast<std::size_t>(samples[static_cast<std::size_t>(i)])];
+        sy[static_cast<std::size_t>(i)] = static_cast<double>(p / W);
+        sx[static_cast<std::size_t>(i)] = static_cast<double>(p % W);
+    }
+    slic_mask_seeds out;
+    out.y.resize(static_cast<std::size_t>(K));
+    out.x.resize(static_cast<std::size_t>(K));
+    for (index_t k = 0; k < K; ++k) {
+        const index_t p = inside[static_cast<std::size_t>(initial[static_cast<std::size_t>(k)])];
+        out.y[static_cast<std::size_t>(k)] = static_cast<double>(p / W);
+        out.x[static_cast<std::size_t>(k)] = static_cast<double>(p % W);
+    }
+    // scipy.cluster.vq.kmeans2(samples, initial, iter=5): nearest centre (first of equals), then
+    // the means, summed in sample order; the depth coordinate of a 2-D image is 0 throughout.
+    std::vector<index_t> label(static_cast<std::size_t>(S));
+    std::vector<double> sum_y(static_cast<std::size_t>(K)), sum_x(static_cast<std::size_t>(K));
+    std::vector<index_t> count(static_cast<std::size_t>(K));
+    for (int round = 0; round < 5; ++round) {
+        for (index_t i = 0; i < S; ++i) {
+            double best = std::numeric_limits<double>::infinity();
+            index_t arg = 0;
+            for (index_t k = 0; k < K; ++k) {
+                const double d = detail::sum_of_squares(out.y[static_cast<std::size_t>(k)] - sy[static_cast<std::size_t>(i)],
+                                                        out.x[static_cast<std::size_t>(k)] - sx[static_cast<std::size_t>(i)]);
+                if (d < best) {
+                    best = d;
+                    arg = k;
+                }
+            }
+            label[static_cast<std::size_t>(i)] = arg;
+        }
+        std::fill(sum_y.begin(), sum_y.end(), 0.0);
+        std::fill(sum_x.begin(), sum_x.end(), 0.0);
+        std::fill(count.begin(), count.end(), index_t{0});
+        for (index_t i = 0; i < S; ++i) {
+            const auto k = static_cast<std::size_t>(label[static_cast<std::size_t>(i)]);
+            sum_y[k] += sy[static_cast<std::size_t>(i)];
+            sum_x[k] += sx[static_cast<std::size_t>(i)];
+            ++count[k];
+        }
+        for (std::size_t k = 0; k < static_cast<std::size_t>(K); ++k)
+            if (count[k] > 0) {
+                out.y[k] = sum_y[k] / static_cast<double>(count[k]);
+                out.x[k] = sum_x[k] / static_cast<double>(count[k]);
+            }
+    }
+    // steps = |c - nearest other c| averaged over the centres per axis (scipy's pdist, first of
+    // equal distances); the depth axis contributes 0.
+    double mean_dy = 0, mean_dx = 0;
+    for (std::size_t k = 0; k < static_cast<std::size_t>(K); ++k) {
+        double best = std::numeric_limits<double>::infinity();
+        std::size_t arg = 0;
+        for (std::size_t j = 0; j < static_cast<std::size_t>(K); ++j) {
+            if (j == k) continue;
+            const double d = std::sqrt(detail::sum_of_squares(out.y[k] - out.y[j], out.x[k] - out.x[j]));
+            if (d < best) {
+                best = d;
+                arg = j;
+            }
+        }
+        if (K == 1) arg = k;  // the distance to itself is masked as inf: argmin is 0 = itself
+        mean_dy += std::abs(out.y[k] - out.y[arg]);
+        mean_dx += std::abs(out.x[k] - out.x[arg]);
+    }
+    out.step = std::max({0.0, mean_dy / static_cast<double>(K), mean_dx / static_cast<double>(K)});
+    return out;
+}
+
+namespace detail {
+
 /// Input pixel -> planar SLIC features: Lab (from linear or sRGB values) or the rescaled
 /// channels, multiplied by 1 / compactness.
 struct slic_features_functor {
@@ -331,6 +561,9 @@ struct add_functor {
 ///  6. enforce_connectivity merges pieces below min_size_factor * (H*W / seeds) pixels and cuts
 ///     components above max_size_factor * (H*W / seeds) (connectivity.hpp);
 ///  7. labels start at start_label.
+/// spacing_y / spacing_x weight the row and column offsets (skimage's spacing=); the mask overload
+/// is skimage's mask= (maskSLIC, docs/superpixel.md): k-means seeds on the mask, a spatial-only
+/// pass, then the usual one, restricted to the mask.
 /// Differences from skimage: distances are computed in float (skimage: double), so exact ties
 /// may break differently; skimage's early exit when no pixel changes never triggers there and
 /// is not reproduced.
@@ -354,6 +587,11 @@ struct slic {
         double max_size_factor = 3.0;  ///< maximum component piece, in units of H*W/seeds (> 0)
         label_t start_label = 1;       ///< first label (>= 0); skimage's default since 0.19
         bool convert2lab = true;       ///< convert 3-channel images from sRGB to Lab
+        double spacing_y = 1.0;        ///< skimage's spacing (> 0): weight of row offsets in the distance;
+        double spacing_x = 1.0;        ///< the smoothing uses sigma / spacing on each axis
+        /// Mask mode only: k-means samples per seed (skimage: 100 for a 2-D image, 1000 when it
+        /// takes the image as a volume, i.e. channel_axis=None).
+        index_t mask_samples_per_seed = 100;
     };
 
     template <Backend B>
@@ -366,6 +604,13 @@ struct slic {
     /// @post a W x H label map; with enforce_connectivity every label is one 4-connected region.
     template <Backend B, class T>
     [[nodiscard]] label_map operator()(B backend, const image<T>& img) const;
+
+    /// Mask mode (skimage's maskSLIC, `mask=`): superpixels only where `mask` (W x H, non-zero
+    /// inside) is set, seeds spread over the mask by k-means (slic_seeds_on_mask) and moved by
+    /// max_iter spatial-only rounds before the usual ones; pixels outside the mask, and any the
+    /// search windows never reach, get label start_label - 1. Host backends only.
+    template <Backend B, class T>
+    [[nodiscard]] label_map operator()(B backend, const image<T>& img, const label_map& mask) const;
 
     /// Throws tessel::error naming the first invalid field of cfg.
     static void validate(const config& cfg) {
@@ -380,6 +625,10 @@ struct slic {
         expects(std::isfinite(cfg.max_size_factor) && cfg.max_size_factor > 0, where,
                 "max_size_factor must be positive and finite, got ", cfg.max_size_factor);
         expects(cfg.start_label >= 0, where, "start_label must be >= 0, got ", cfg.start_label);
+        expects(std::isfinite(cfg.spacing_y) && cfg.spacing_y > 0 && std::isfinite(cfg.spacing_x) && cfg.spacing_x > 0,
+                where, "spacing must be positive and finite, got (", cfg.spacing_y, ", ", cfg.spacing_x, ")");
+        expects(cfg.mask_samples_per_seed >= 1, where, "mask_samples_per_seed must be >= 1, got ",
+                cfg.mask_samples_per_seed);
     }
 };
 
@@ -391,28 +640,17 @@ public:
     explicit bind(const config& cfg) : m_cfg(cfg) { slic::validate(cfg); }
 
     [[nodiscard]] const config& cfg() const noexcept { return m_cfg; }
-    /// The seed grid of the last call (its num_seeds() is the k-means cluster count).
+    /// The seed grid of the last call (its num_seeds() is the k-means cluster count). Mask mode
+    /// has no seed grid: there it is the grid whose steps size the search windows (skimage's
+    /// regular_grid for the seed count), and the cluster count is slic_seeds_on_mask's size().
     [[nodiscard]] const slic_grid& last_grid() const noexcept { return m_grid; }
 
     template <class T>
     [[nodiscard]] label_map operator()(const image<T>& img) {
         static_assert(std::is_same_v<T, std::uint8_t> || std::is_same_v<T, float>,
                       "tessel::slic: input must be image<std::uint8_t> or image<float>");
-        constexpr const char* where = "tessel::slic";
-        expects(!img.empty(), where, "empty image (", img.width(), "x", img.height(), "x", img.channels(), ")");
         const index_t H = img.height(), W = img.width(), C = img.channels(), HW = H * W;
-        expects(C >= 1 && C <= slic_max_channels, where, "supports 1 to ", slic_max_channels, " channels, got ", C);
-        const bool lab = m_cfg.convert2lab && C == 3;
-
-        // 1-2: rescale to [0, 1] (after /255 for 8-bit), and gamma-expand 8-bit RGB by table.
-        prepare_input(img, lab);
-        // 2-3: planar features (Lab) scaled by 1/compactness, then smoothing.
-        m_features.resize(shape{C, H, W});
-        parallel_for(B{}, HW,
-                     detail::slic_features_functor{m_input.data(), m_features.data(), HW, C, lab,
-                                                   lab && std::is_same_v<T, std::uint8_t>,
-                                                   1.0f / m_cfg.compactness});
-        if (m_cfg.sigma > 0) smooth(C, H, W);
+        make_features(img);
 
         // 4: seeds, and skimage's search-window steps (the grid recomputed for the seed count).
         m_grid = slic_seed_grid(H, W, m_cfg.n_segments);
@@ -458,7 +696,129 @@ public:
         return out;
     }
 
+    /// Mask mode; see slic::operator()(B, img, mask).
+    template <class T>
+    [[nodiscard]] label_map operator()(const image<T>& img, const label_map& mask) {
+        static_assert(HostBackend<B>, "tessel::slic: mask mode runs on host backends (cpu_serial, cpu_omp)");
+        constexpr const char* where = "tessel::slic";
+        expects(mask.width() == img.width() && mask.height() == img.height(), where, "mask is ", mask.width(), "x",
+                mask.height(), " but the image is ", img.width(), "x", img.height());
+        const index_t H = img.height(), W = img.width(), C = img.channels(), HW = H * W;
+        make_features(img);
+        std::vector<std::uint8_t> inside(static_cast<std::size_t>(HW));
+        index_t M = 0;
+        for (index_t p = 0; p < HW; ++p) M += (inside[static_cast<std::size_t>(p)] = mask.data()[p] != 0 ? 1 : 0);
+        expects(M > 0, where, "the mask has no pixel inside");
+
+        const slic_mask_seeds seeds = slic_seeds_on_mask(mask, m_cfg.n_segments, m_cfg.mask_samples_per_seed);
+        const index_t K = seeds.size();
+        // skimage passes the step as a C float, squares it in float and divides in double.
+        const auto step = static_cast<float>(seeds.step);
+        expects(step > 0.0f, where, "the ", K, " mask seed(s) coincide (n_segments=", m_cfg.n_segments,
+                "): skimage would label no pixel; ask for more segments or a larger mask");
+        const auto spatial_weight = static_cast<float>(1.0 / static_cast<double>(step * step));
+        const slic_grid window = slic_seed_grid(H, W, K);
+        m_grid = window;
+        std::vector<double> centres(static_cast<std::size_t>(K * (2 + C)), 0.0);
+        for (index_t k = 0; k < K; ++k) {
+            centres[static_cast<std::size_t>(k * (2 + C))] = seeds.y[static_cast<std::size_t>(k)];
+            centres[static_cast<std::size_t>(k * (2 + C) + 1)] = seeds.x[static_cast<std::size_t>(k)];
+        }
+        m_dist.resize(shape{H, W});
+        std::vector<float> max_color;
+        label_map out(W, H, label_t{-1});
+        const index_t tile_rows = (H + detail::slic_masked_tile - 1) / detail::slic_masked_tile;
+        const index_t tile_cols = (W + detail::slic_masked_tile - 1) / detail::slic_masked_tile;
+        // skimage's two calls of its k-means loop: spatial only (every round ends with an
+        // update), then with colour (labels and SLIC-zero normalisers start afresh).
+        for (const bool ignore_color : {true, false}) {
+            std::fill(out.values().begin(), out.values().end(), label_t{-1});
+            const bool zero = m_cfg.slic_zero && !ignore_color;
+            max_color.assign(zero ? static_cast<std::size_t>(K) : 0, 1.0f);
+            for (int it = 0; it < m_cfg.max_iter; ++it) {
+                parallel_for(B{}, tile_rows * tile_cols,
+                             detail::slic_masked_assign_functor{
+                                 m_features.data(), centres.data(), zero ? max_color.data() : nullptr, inside.data(),
+                                 m_dist.data(), out.data(), H, W, C, K, window.step_y, window.step_x, tile_cols,
+                                 spatial_weight, m_cfg.spacing_y, static_cast<float>(m_cfg.spacing_x), ignore_color});
+                if (!ignore_color && it + 1 == m_cfg.max_iter) break;  // the update would not change the labels
+                masked_update(out, inside, centres, C, K, zero ? max_color.data() : nullptr);
+            }
+        }
+        if (m_cfg.enforce_connectivity) {
+            const connectivity_limits limits =
+                slic_connectivity_limits(M, K, m_cfg.min_size_factor, m_cfg.max_size_factor);
+            return tessel::enforce_connectivity(out, {limits.min_size, std::max<index_t>(limits.max_size, 1)},
+                                                m_cfg.start_label, true);
+        }
+        for (auto& v : out.values()) v += m_cfg.start_label;  // -1 (outside) becomes start_label - 1
+        return out;
+    }
+
 private:
+    /// Steps 1-3: m_features (planar, scaled by 1/compactness, smoothed) from the image.
+    template <class T>
+    void make_features(const image<T>& img) {
+        static_assert(std::is_same_v<T, std::uint8_t> || std::is_same_v<T, float>,
+                      "tessel::slic: input must be image<std::uint8_t> or image<float>");
+        constexpr const char* where = "tessel::slic";
+        expects(!img.empty(), where, "empty image (", img.width(), "x", img.height(), "x", img.channels(), ")");
+        const index_t H = img.height(), W = img.width(), C = img.channels(), HW = H * W;
+        expects(C >= 1 && C <= slic_max_channels, where, "supports 1 to ", slic_max_channels, " channels, got ", C);
+        const bool lab = m_cfg.convert2lab && C == 3;
+
+        // 1-2: rescale to [0, 1] (after /255 for 8-bit), and gamma-expand 8-bit RGB by table.
+        prepare_input(img, lab);
+        // 2-3: planar features (Lab) scaled by 1/compactness, then smoothing.
+        m_features.resize(shape{C, H, W});
+        parallel_for(B{}, HW,
+                     detail::slic_features_functor{m_input.data(), m_features.data(), HW, C, lab,
+                                                   lab && std::is_same_v<T, std::uint8_t>,
+                                                   1.0f / m_cfg.compactness});
+        if (m_cfg.sigma > 0) smooth(C, H, W);
+    }
+
+    /// Mask mode's update, skimage's loop: one raster pass sums every assigned mask pixel into
+    /// its centre (a pixel no window reached this round keeps its earlier label and still
+    /// counts, so a per-centre window scan would miss it), then divides; an emptied centre is
+    /// retired. SLIC-zero then raises each normaliser to its pixels' largest colour distance.
+    void masked_update(const label_map& labels, const std::vector<std::uint8_t>& inside, std::vector<double>& centres,
+                       index_t C, index_t K, float* max_color) const {
+        const index_t W = labels.width(), HW = labels.size();
+        const float* f = m_features.data();
+        const label_t* lab = labels.data();
+        std::vector<double> sums(static_cast<std::size_t>(K * (2 + C)), 0.0);
+        std::vector<index_t> count(static_cast<std::size_t>(K), 0);
+        for (index_t p = 0; p < HW; ++p) {
+            if (!inside[static_cast<std::size_t>(p)] || lab[p] < 0) continue;
+            double* s = sums.data() + lab[p] * (2 + C);
+            ++count[static_cast<std::size_t>(lab[p])];
+            s[0] += static_cast<double>(p / W);
+            s[1] += static_cast<double>(p % W);
+            for (index_t ch = 0; ch < C; ++ch) s[2 + ch] += static_cast<double>(f[ch * HW + p]);
+        }
+        for (index_t k = 0; k < K; ++k) {
+            double* c = centres.data() + k * (2 + C);
+            const auto n = static_cast<double>(count[static_cast<std::size_t>(k)]);
+            if (n == 0) {
+                c[0] = detail::slic_retired;
+                continue;
+            }
+            for (index_t i = 0; i < 2 + C; ++i) c[i] = sums[static_cast<std::size_t>(k * (2 + C) + i)] / n;
+        }
+        if (!max_color) return;
+        for (index_t p = 0; p < HW; ++p) {
+            if (!inside[static_cast<std::size_t>(p)] || lab[p] < 0) continue;
+            const double* c = centres.data() + lab[p] * (2 + C);
+            float color = 0.0f;
+            for (index_t ch = 0; ch < C; ++ch) {
+                const float d = f[ch * HW + p] - static_cast<float>(c[2 + ch]);
+                color += d * d;
+            }
+            max_color[lab[p]] = std::max(max_color[lab[p]], color);
+        }
+    }
+
     template <class T>
     void prepare_input(const image<T>& img, bool lab) {
         constexpr const char* where = "tessel::slic";
@@ -490,13 +850,17 @@ private:
         if constexpr (!HostBackend<B>) detail::upload(m_input, shape{n}, m_host_input.data());
     }
 
+    /// skimage divides a scalar sigma by the spacing of each axis.
     void smooth(index_t C, index_t H, index_t W) {
-        const std::vector<float> w = ops::gaussian_kernel1d(m_cfg.sigma);
-        detail::upload(m_kernel, shape{static_cast<index_t>(w.size())}, w.data());
+        const std::vector<float> wy = ops::gaussian_kernel1d(m_cfg.sigma / m_cfg.spacing_y);
+        const std::vector<float> wx = ops::gaussian_kernel1d(m_cfg.sigma / m_cfg.spacing_x);
+        std::vector<float> both(wy);
+        both.insert(both.end(), wx.begin(), wx.end());
+        detail::upload(m_kernel, shape{static_cast<index_t>(both.size())}, both.data());
         m_scratch.resize(shape{C, H, W});
-        const auto r = static_cast<index_t>(w.size() / 2);
+        const auto ry = static_cast<index_t>(wy.size() / 2), rx = static_cast<index_t>(wx.size() / 2);
         ops::gaussian_filter_raw(B{}, m_features.data(), m_scratch.data(), ops::detail::plane_layout{C, H, W, H * W, W, 1},
-                                 m_kernel.data(), r, m_kernel.data(), r);
+                                 m_kernel.data(), ry, m_kernel.data() + wy.size(), rx);
     }
 
     /// Largest distance of any centre from its seed, per axis (bounds the tiles' candidate sets).
@@ -526,7 +890,8 @@ private:
             drift(geo.grid, geo.channels, dy, dx);
             parallel_for(B{}, geo.tile_rows * geo.tile_cols,
                          detail::slic_assign_functor<NC>{m_features.data(), m_centres.data(), max_color, m_dist.data(),
-                                                         m_labels.data(), geo, dy, dx, spatial_weight});
+                                                         m_labels.data(), geo, dy, dx, spatial_weight, m_cfg.spacing_y,
+                                                         static_cast<float>(m_cfg.spacing_x)});
             if (it + 1 == m_cfg.max_iter) break;
             parallel_for(B{}, K,
                          detail::slic_update_functor<NC>{m_features.data(), m_centres.data(), m_new_centres.data(),
@@ -547,6 +912,11 @@ private:
 template <Backend B, class T>
 label_map slic::operator()(B, const image<T>& img) const {
     return bind<B>(cfg)(img);
+}
+
+template <Backend B, class T>
+label_map slic::operator()(B, const image<T>& img, const label_map& mask) const {
+    return bind<B>(cfg)(img, mask);
 }
 
 static_assert(SuperpixelAlgorithm<slic, cpu_serial> && SuperpixelAlgorithm<slic, cpu_omp>);

@@ -141,7 +141,7 @@ void slic_properties() {
 template <class B>
 void slic_deterministic() {
     const auto img = ts::testing::gradient_scene(150, 110);
-    for (const ts::slic::config cfg : {ts::slic::config{.n_segments = 300},
+    for (const ts::slic::config& cfg : {ts::slic::config{.n_segments = 300},
                                        ts::slic::config{.n_segments = 120, .sigma = 1.5, .slic_zero = true}}) {
         const auto a = ts::slic{cfg}(B{}, img);
         const auto b = ts::slic{cfg}(B{}, img);
