@@ -107,6 +107,14 @@ inline std::vector<bad_input> write_bad_input_corpus(const std::filesystem::path
     }
     io::write_label_png(at("labels16.png"), label_map(5, 4, std::vector<label_t>(20, 40000)));
     good("labels16.png", 5, 4);
+    {
+        // Every pixel its own label: as a ground truth or prediction of tessel-evaluate, a one-to-one
+        // matching of 65536 x 65536 labels (refused: it needs a 34 GB table).
+        std::vector<label_t> v(256 * 256);
+        for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<label_t>(i);
+        io::write_label_png(at("labels_every_pixel.png"), label_map(256, 256, std::move(v)));
+        good("labels_every_pixel.png", 256, 256);
+    }
     io::write_png(at("one_pixel.png"), image<std::uint8_t>(1, 1, 3));
     good("one_pixel.png", 1, 1);
     io::write_png(at("row_4000x1.png"), image<std::uint8_t>(4000, 1, 3));
