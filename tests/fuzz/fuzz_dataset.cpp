@@ -41,7 +41,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const tessel::data::mask_dataset masks(dir);
         for (std::size_t i = 0; i < masks.size() && i < images_checked; ++i)
             refuse_or_accept([&] {
-                for (const tessel::label_t v : masks.load_mask(i).values())
+                const tessel::label_map mask = masks.load_mask(i);
+                for (const tessel::label_t v : mask.values())
                     if (v != 0 && v != 1) __builtin_trap();
             });
     });
