@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "fuzz/fuzz_common.hpp"
+
 namespace tessel::fuzz {
 
 using folder_files = std::vector<std::pair<std::string, std::vector<unsigned char>>>;
@@ -56,10 +58,9 @@ inline folder_files decode_folder(const std::uint8_t* data, std::size_t size) {
 /// Writes the files of the input into one scratch folder (emptied first) and returns it.
 inline const std::filesystem::path& write_folder(const std::uint8_t* data, std::size_t size) {
     namespace fs = std::filesystem;
-    static const fs::path dir = [] {
-        const fs::path base = fs::exists("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
-        return base / ("tessel_fuzz_" + std::to_string(::getpid()) + "_folder");
-    }();
+    static const fs::path dir = scratch_path("_folder");
+    static const bool cleaned = (remove_at_exit(&dir), true);
+    (void)cleaned;
     std::error_code ec;
     fs::remove_all(dir, ec);
     fs::create_directories(dir);
