@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <unistd.h>
@@ -13,12 +14,25 @@
 #include "tessel/core/error.hpp"
 
 namespace tessel::fuzz {
+/// A scratch path in /dev/shm (or the temporary folder) unique to this process, removed (with
+/// whatever is under it) when the process exits normally, as libFuzzer does at the end of a run.
+inline std::filesystem::path scratch_path(const std::string& suffix) {
+    const std::filesystem::path dir =
+        std::filesystem::exists("/dev/shm") ? std::filesystem::path("/dev/shm") : std::filesystem::temp_directory_path();
+    return dir / ("tessel_fuzz_" + std::to_string(::getpid()) + suffix);
+}
+inline void remove_at_exit(const std::filesystem::path* p) {
+    static const std::filesystem::path* registered = nullptr;
+    registered = p;
+    std::atexit([] {
+        std::error_code ec;
+        std::filesystem::remove_all(*registered, ec);
+    });
+}
 inline const std::filesystem::path& scratch(const char* ext) {
-    static const std::filesystem::path p = [&] {
-        const std::filesystem::path dir =
-            std::filesystem::exists("/dev/shm") ? std::filesystem::path("/dev/shm") : std::filesystem::temp_directory_path();
-        return dir / ("tessel_fuzz_" + std::to_string(::getpid()) + ext);
-    }();
+    static const std::filesystem::path p = scratch_path(ext);
+    static const bool cleaned = (remove_at_exit(&p), true);
+    (void)cleaned;
     return p;
 }
 inline const std::filesystem::path& write_input(const std::uint8_t* data, std::size_t size, const char* ext) {

@@ -1,14 +1,20 @@
 // Writes the seed corpora of the fuzz targets: FOLDER/image (the bad-input corpus of
-// tests/support/bad_inputs.hpp), FOLDER/label_png (its PNGs) and FOLDER/model_file (a small
-// valid file written by model_file::save) and FOLDER/safetensors (a small valid file with F32,
-// F16 and BF16 tensors and a __metadata__ entry, written byte by byte).
+// tests/support/bad_inputs.hpp), FOLDER/label_png (its PNGs), FOLDER/scribble (its PNGs and
+// scribble maps of class ids and 255), FOLDER/dataset (dataset folders encoded as in
+// fuzz_folder.hpp: a BSDS layout with index.txt, ground truths, an image and predictions; one
+// without index.txt; a mask set), FOLDER/model_file (a small valid file written by
+// model_file::save) and FOLDER/safetensors (a small valid file with F32, F16 and BF16 tensors
+// and a __metadata__ entry, written byte by byte).
 #include <cstdio>
 #include <exception>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
+#include <iterator>
 #include <string>
+#include <vector>
 
+#include "fuzz/fuzz_folder.hpp"
 #include "support/bad_inputs.hpp"
 #include "tessel/io/model_file.hpp"
 
@@ -25,6 +31,53 @@ int main(int argc, char** argv) {
         for (const auto& e : fs::directory_iterator(root / "image"))
             if (e.path().extension() == ".png") fs::copy_file(e.path(), root / "label_png" / e.path().filename(),
                                                               fs::copy_options::overwrite_existing);
+        fs::create_directories(root / "scribble");
+        for (const auto& e : fs::directory_iterator(root / "label_png"))
+            fs::copy_file(e.path(), root / "scribble" / e.path().filename(), fs::copy_options::overwrite_existing);
+        {
+            // 8 x 6: unlabelled (255) everywhere but two strokes of classes 0 and 3.
+            tessel::label_map strokes(8, 6, 255);
+            for (tessel::index_t x = 1; x < 7; ++x) strokes(x, 1) = 0, strokes(x, 4) = 3;
+            tessel::io::write_label_png(root / "scribble" / "strokes.png", strokes);
+            tessel::io::write_label_png(root / "scribble" / "unlabelled.png", tessel::label_map(4, 4, 255));
+        }
+
+        fs::create_directories(root / "dataset");
+        const auto file = [](const fs::path& p) {
+            std::ifstream f(p, std::ios::binary);
+            return std::vector<unsigned char>(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+        };
+        const auto text = [](const std::string& s) { return std::vector<unsigned char>(s.begin(), s.end()); };
+        const auto label_png = [&](const tessel::label_map& m) {
+            const fs::path tmp = root / "dataset" / "tmp.png";
+            tessel::io::write_label_png(tmp, m);
+            auto bytes = file(tmp);
+            fs::remove(tmp);
+            return bytes;
+        };
+        const auto seed = [&](const std::string& name, const tessel::fuzz::folder_files& files) {
+            const auto bytes = tessel::fuzz::encode_folder(files);
+            std::ofstream(root / "dataset" / name, std::ios::binary)
+                .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+        };
+        const tessel::label_map two(5, 4, std::vector<tessel::label_t>{0, 0, 1, 1, 1, 0, 0, 1, 1, 1, 2, 2, 2, 1, 1,
+                                                                        2, 2, 2, 2, 2});
+        const tessel::label_map one(5, 4, 7), mask(5, 4, std::vector<tessel::label_t>(20, 255));
+        tessel::io::write_jpeg(root / "dataset" / "tmp.jpg", tessel::image<std::uint8_t>(5, 4, 3));
+        const auto jpg = file(root / "dataset" / "tmp.jpg");
+        fs::remove(root / "dataset" / "tmp.jpg");
+        seed("bsds_index.bin", {{"index.txt", text("a 5 4 2\nb 5 4 1\n")},
+                                {"a_gt0.png", label_png(two)},
+                                {"a_gt1.png", label_png(one)},
+                                {"b_gt0.png", label_png(two)},
+                                {"a.jpg", jpg},
+                                {"a.png", label_png(one)},
+                                {"b_seg0.png", label_png(two)},
+                                {"b_seg1.png", label_png(one)}});
+        seed("bsds_names.bin", {{"x_gt0.png", label_png(two)}, {"x_gt1.png", label_png(two)}, {"y_gt0.png", label_png(one)},
+                                {"x_seg0.png", label_png(one)}});
+        seed("masks.bin", {{"index.txt", text("m 5 4 1\n")}, {"m_gt0.png", label_png(mask)}, {"m.jpg", jpg}});
+
         fs::create_directories(root / "model_file");
         tessel::tensor<float> a({2, 3}), b({4});
         for (tessel::index_t i = 0; i < 6; ++i) a.data()[i] = static_cast<float>(i) * 0.5f;

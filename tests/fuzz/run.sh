@@ -10,7 +10,7 @@ build=${TESSEL_FUZZ_BUILD_DIR:-$here/build-fuzz}
 cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 \
   -DTESSEL_BUILD_FUZZERS=ON -DTESSEL_BUILD_TESTS=OFF -DTESSEL_BUILD_EXAMPLES=OFF -DTESSEL_BUILD_BENCH=OFF \
   -DTESSEL_ENABLE_CUDA=OFF >/dev/null
-targets=(image label_png model_file safetensors)
+targets=(image label_png scribble dataset model_file safetensors)
 cmake --build "$build" -j1 --target tessel_fuzz_seeds "${targets[@]/#/fuzz_}" >/dev/null
 rm -rf "$build/seeds"
 "$build/tests/fuzz/tessel_fuzz_seeds" "$build/seeds"

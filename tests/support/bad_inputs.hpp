@@ -41,6 +41,25 @@ inline std::vector<unsigned char> png_with_size(std::vector<unsigned char> b, st
     put_be32(b, 29, static_cast<std::uint32_t>(crc32(0, b.data() + 12, 17)));
     return b;
 }
+/// A 54-byte BMP file header and BITMAPINFOHEADER for a w x h canvas, zero-padded to `size` bytes
+/// (the pixel data, if any, starts at byte 54).
+inline std::vector<unsigned char> bmp_header(std::uint32_t w, std::uint32_t h, std::uint16_t bpp,
+                                             std::uint32_t compression, std::size_t size) {
+    std::vector<unsigned char> b(size < 54 ? 54 : size, 0);
+    const auto le32 = [&](std::size_t at, std::uint32_t v) {
+        for (int i = 0; i < 4; ++i) b[at + static_cast<std::size_t>(i)] = static_cast<unsigned char>(v >> (8 * i));
+    };
+    b[0] = 'B', b[1] = 'M';
+    le32(2, static_cast<std::uint32_t>(b.size()));
+    le32(10, 54);  // pixel data offset
+    le32(14, 40);  // BITMAPINFOHEADER
+    le32(18, w);
+    le32(22, h);
+    b[26] = 1;  // planes
+    b[28] = static_cast<unsigned char>(bpp), b[29] = static_cast<unsigned char>(bpp >> 8);
+    le32(30, compression);
+    return b;
+}
 /// Offset of the JPEG SOF0 marker's height field (FF C0 len(2) precision(1) height(2) width(2)).
 inline std::size_t jpeg_sof_size_at(const std::vector<unsigned char>& b) {
     for (std::size_t i = 2; i + 8 < b.size(); ++i)
@@ -88,6 +107,14 @@ inline std::vector<bad_input> write_bad_input_corpus(const std::filesystem::path
     }
     io::write_label_png(at("labels16.png"), label_map(5, 4, std::vector<label_t>(20, 40000)));
     good("labels16.png", 5, 4);
+    {
+        // Every pixel its own label: as a ground truth or prediction of tessel-evaluate, a one-to-one
+        // matching of 65536 x 65536 labels (refused: it needs a 34 GB table).
+        std::vector<label_t> v(256 * 256);
+        for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<label_t>(i);
+        io::write_label_png(at("labels_every_pixel.png"), label_map(256, 256, std::move(v)));
+        good("labels_every_pixel.png", 256, 256);
+    }
     io::write_png(at("one_pixel.png"), image<std::uint8_t>(1, 1, 3));
     good("one_pixel.png", 1, 1);
     io::write_png(at("row_4000x1.png"), image<std::uint8_t>(4000, 1, 3));
@@ -140,6 +167,12 @@ inline std::vector<bad_input> write_bad_input_corpus(const std::filesystem::path
     const auto bmp = slurp(at("ok.bmp"));
     refuse("bmp_truncated.bmp", {bmp.begin(), bmp.end() - 30}, "truncated");
     refuse("bmp_header_only.bmp", {bmp.begin(), bmp.begin() + 20}, "cannot decode");
+    {
+        // Found by fuzz_image: compression 0xFFFFFFFF is -1 to stb, which passes its "compression
+        // >= 4" refusal, so stb decoded a 24 x 7077904 canvas (510 MB) from a 57-byte file.
+        refuse("bmp_bad_compression.bmp", bmp_header(24, 7077904, 24, 0xFFFFFFFFu, 57),
+               "unsupported BMP compression 4294967295");
+    }
     stbi_write_tga(at("ok.tga").string().c_str(), 24, 16, 3, scene.img.data());
     good("ok.tga", 24, 16);
     const auto tga = slurp(at("ok.tga"));

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -26,7 +27,9 @@ namespace tessel::data {
 namespace fs = std::filesystem;
 
 /// Files of a folder named <id>_<tag><k>.<ext>, grouped by id (sorted as text) and ordered by k.
-/// Throws when an id's numbers are not exactly 0..n-1 (a missing or stray file).
+/// Throws when an id's numbers are not exactly 0..n-1 (a missing or stray file), or when a number
+/// is written with a leading zero or more than 9 digits (x_gt01.png and x_gt1.png would otherwise
+/// be one annotation, and a number past INT_MAX would read as 0).
 [[nodiscard]] inline std::map<std::string, std::vector<fs::path>> scan_numbered(const fs::path& dir,
                                                                                  std::string_view tag,
                                                                                  std::string_view ext = ".png") {
@@ -46,6 +49,8 @@ namespace fs = std::filesystem;
         const std::string digits = stem.substr(pos + marker.size());
         if (digits.empty() || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
             continue;
+        expects(digits.size() <= 9 && (digits.size() == 1 || digits[0] != '0'), where, "'", dir.string(), "': ", name,
+                " is numbered ", digits, "; numbers are written 0, 1, 2, ... without leading zeros, at most 9 digits");
         int k = 0;
         std::from_chars(digits.data(), digits.data() + digits.size(), k);
         found[stem.substr(0, pos)][k] = entry.path();
@@ -87,6 +92,7 @@ public:
             expects(static_cast<bool>(in), where, "cannot read '", index.string(), "'");
             std::string line;
             int line_no = 0;
+            std::set<std::string> listed;
             while (std::getline(in, line)) {
                 ++line_no;
                 if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
@@ -96,6 +102,10 @@ public:
                 expects(static_cast<bool>(ls >> item.id >> item.width >> item.height >> n_gt), where, "'",
                         index.string(), "' line ", line_no, ": expected '<id> <width> <height> <n_gt>', got '", line,
                         "'");
+                expects(item.width > 0 && item.height > 0, where, "'", index.string(), "' line ", line_no, ": image ",
+                        item.id, " has size ", item.width, "x", item.height);
+                expects(listed.insert(item.id).second, where, "'", index.string(), "' line ", line_no, ": image ",
+                        item.id, " is listed twice");
                 const auto it = gts.find(item.id);
                 expects(it != gts.end(), where, "'", index.string(), "' lists image ", item.id, " but '",
                         gt_dir.string(), "' has no ", item.id, "_gt0.png");

@@ -32,11 +32,26 @@ struct hungarian_matching {
     count_t matched_pixels = 0;
 };
 
+/// The largest matching match_one_to_one solves: the solver takes up to min(R, C)^2 max(R, C)
+/// steps on an R x C table (2048 x 2048 random labels: 9 s on one core) and holds the table dense.
+/// A larger one (a label map of 65536 single-pixel regions against itself would need a 34 GB
+/// table and days) is refused rather than started.
+inline constexpr double max_matching_work = 8.6e9;    ///< min(R, C)^2 max(R, C), about 2048^3
+inline constexpr double max_matching_cells = 6.7e7;   ///< R x C, about 2^26 (1.6 GB of tables)
+
 /// Maximum-overlap one-to-one matching on the table. Zero-overlap pairs are left unmatched (they
 /// add nothing and would only hide dummies). Ties between optimal matchings are broken by the
 /// solver's fixed order, so the result is deterministic.
+/// @pre the table is within max_matching_work and max_matching_cells (else tessel::error).
 [[nodiscard]] inline hungarian_matching match_one_to_one(const contingency_table& t) {
-    expects(t.total > 0, "tessel::metrics::match_one_to_one", "empty contingency table");
+    constexpr std::string_view where = "tessel::metrics::match_one_to_one";
+    expects(t.total > 0, where, "empty contingency table");
+    const double r = static_cast<double>(t.rows()), c = static_cast<double>(t.cols());
+    const double lo = std::min(r, c), hi = std::max(r, c);
+    expects(lo * lo * hi <= max_matching_work && r * c <= max_matching_cells, where, "one-to-one matching of ",
+            t.rows(), " segments to ", t.cols(), " ground-truth labels is too large (at most about 2048 x 2048 "
+            "labels, or a ", static_cast<index_t>(max_matching_cells), "-cell table); scores without a matching "
+            "(BSR, DFC best IoU, clustering) take any label count");
     const auto dense = t.dense();
     std::vector<double> cost(dense.begin(), dense.end());
     const assignment a = solve_assignment(cost, t.rows(), t.cols(), true);

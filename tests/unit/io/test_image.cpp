@@ -1,5 +1,6 @@
 // tessel::io image readers and writers: libjpeg and libpng round trips, PNG variants (palette,
-// grey+alpha, 16-bit, sub-byte labels), damaged JPEGs, and the pixels PIL decodes from BSDS500.
+// grey+alpha, 16-bit, sub-byte labels), damaged JPEGs, BMP compression modes, and the pixels PIL
+// decodes from BSDS500.
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -8,8 +9,10 @@
 #include <iomanip>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "support/bad_inputs.hpp"
 #include "support/synthetic.hpp"
 #include "tessel/io/image.hpp"
 
@@ -197,6 +200,66 @@ TEST_CASE("io: label PNG writer picks 8 or 16 bits by the largest label, and rou
     // Writing into a folder that does not exist fails and leaves nothing behind.
     CHECK_THROWS_WITH_AS(ts::io::write_label_png(dir / "no/such/dir.png", small), doctest::Contains("cannot open"),
                          ts::error);
+}
+
+TEST_CASE("io: BMP: uncompressed and bitfields are read, every other compression is refused before stb") {
+    using ts::testing::bad_input_detail::bmp_header;
+    scratch_dir dir("bmp_compression");
+    // 2 x 1, 32 bits, BI_BITFIELDS with the red and blue masks swapped from the default: the three
+    // masks follow the 40-byte header, so the pixels start at 66.
+    auto bitfields = bmp_header(2, 1, 32, 3, 74);
+    bitfields[10] = 66;
+    const unsigned char masks_and_pixels[] = {0xFF, 0, 0, 0, 0, 0xFF, 0, 0, 0, 0, 0xFF, 0,  // R, G, B masks
+                                              0x11, 0x22, 0x33, 0, 0xAA, 0xBB, 0xCC, 0};
+    std::copy(std::begin(masks_and_pixels), std::end(masks_and_pixels), bitfields.begin() + 54);
+    spit(dir / "bitfields.bmp", bitfields);
+    const auto img = ts::io::read_image(dir / "bitfields.bmp");
+    REQUIRE(img.width() == 2);
+    REQUIRE(img.height() == 1);
+    CHECK(std::vector<std::uint8_t>(img.data(), img.data() + 6) ==
+          std::vector<std::uint8_t>{0x11, 0x22, 0x33, 0xAA, 0xBB, 0xCC});
+
+    // The fuzz_image finding: compression 0xFFFFFFFF (stb reads it as -1 and accepts it) on a
+    // 57-byte file claiming 24 x 7077904. Refused by tessel's own check, with the value, by
+    // read_image and read_image_size alike.
+    spit(dir / "minus_one.bmp", bmp_header(24, 7077904, 24, 0xFFFFFFFFu, 57));
+    for (const bool header_only : {false, true}) {
+        const std::string m = error_of([&] {
+            if (header_only)
+                (void)ts::io::read_image_size(dir / "minus_one.bmp");
+            else
+                (void)ts::io::read_image(dir / "minus_one.bmp");
+        });
+        CAPTURE(m);
+        CHECK(m.find(header_only ? "tessel::io::read_image_size" : "tessel::io::read_image") != std::string::npos);
+        CHECK(m.find("minus_one.bmp': unsupported BMP compression 4294967295; only uncompressed and bitfields BMPs "
+                     "are read") != std::string::npos);
+    }
+    // The same header uncompressed is a truncated file, not an unsupported one.
+    spit(dir / "short.bmp", bmp_header(24, 7077904, 24, 0, 57));
+    CHECK(error_of([&] { (void)ts::io::read_image(dir / "short.bmp"); }).find("truncated: 57 bytes") != std::string::npos);
+    // RLE8, RLE4, JPEG, PNG, alpha bitfields and values that are negative as a signed int: each
+    // refused by name (stb alone would say "not GIF" for the first five and decode the others),
+    // even when the file is long enough for the canvas.
+    const std::pair<std::uint32_t, const char*> modes[] = {
+        {1u, "1 (RLE8)"},          {2u, "2 (RLE4)"}, {4u, "4 (embedded JPEG)"}, {5u, "5 (embedded PNG)"},
+        {6u, "6 (alpha bitfields)"}, {7u, "7;"},      {0x80000000u, "2147483648;"}};
+    for (const auto& [compression, named] : modes) {
+        CAPTURE(compression);
+        spit(dir / "c.bmp", bmp_header(2, 2, 8, compression, 54 + 1024 + 16));
+        const std::string e = error_of([&] { (void)ts::io::read_image(dir / "c.bmp"); });
+        CAPTURE(e);
+        CHECK(e.find("c.bmp': unsupported BMP compression " + std::string(named)) != std::string::npos);
+    }
+    // A BITMAPCOREHEADER (12 bytes) has no compression field: 2 x 1, 24 bits, read as uncompressed.
+    std::vector<unsigned char> core(26 + 8, 0);
+    core[0] = 'B', core[1] = 'M', core[2] = 34, core[10] = 26, core[14] = 12, core[18] = 2, core[20] = 1, core[22] = 1,
+    core[24] = 24;
+    const unsigned char bgr[] = {3, 2, 1, 6, 5, 4};
+    std::copy(std::begin(bgr), std::end(bgr), core.begin() + 26);
+    spit(dir / "core.bmp", core);
+    const auto small = ts::io::read_image(dir / "core.bmp");
+    CHECK(std::vector<std::uint8_t>(small.data(), small.data() + 6) == std::vector<std::uint8_t>{1, 2, 3, 4, 5, 6});
 }
 
 TEST_CASE("io: read_image decodes the BSDS500 val JPEGs to PIL's pixels (data test)") {

@@ -3,6 +3,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include "tessel/data/bsds.hpp"
 #include "tessel/data/masks.hpp"
@@ -87,4 +89,37 @@ TEST_CASE("data: binary mask sets are binarised") {
         CHECK(mask.height() == shared[0].height);
         CHECK(std::all_of(mask.values().begin(), mask.values().end(), [](tessel::label_t v) { return v == 0 || v == 1; }));
     }
+}
+
+TEST_CASE("data: ambiguous numbers and index lines are refused, naming the file and line") {
+    const fs::path d = fresh_dir("ambiguous");
+    const label_map m(5, 4, 1);
+    tessel::io::write_label_png(d / "a_gt0.png", m);
+    tessel::io::write_label_png(d / "a_gt1.png", m);
+    // a_gt01.png would be read as a second a_gt1.png and one of the two silently dropped.
+    tessel::io::write_label_png(d / "a_gt01.png", m);
+    CHECK_THROWS_WITH_AS(tessel::data::bsds_dataset{d}, doctest::Contains("a_gt01.png is numbered 01; numbers are written"),
+                         tessel::error);
+    fs::remove(d / "a_gt01.png");
+    // A number past INT_MAX used to read as 0, replacing a_gt0.png.
+    tessel::io::write_label_png(d / "a_gt99999999999.png", m);
+    CHECK_THROWS_WITH_AS(tessel::data::bsds_dataset{d}, doctest::Contains("a_gt99999999999.png is numbered 99999999999"),
+                         tessel::error);
+    fs::remove(d / "a_gt99999999999.png");
+    // The same rule for prediction families read by scan_numbered.
+    tessel::io::write_label_png(d / "a_seg00.png", m);
+    CHECK_THROWS_WITH_AS((void)tessel::data::scan_numbered(d, "seg"), doctest::Contains("a_seg00.png is numbered 00"),
+                         tessel::error);
+    fs::remove(d / "a_seg00.png");
+    const tessel::data::bsds_dataset fine(d);
+    CHECK(fine[0].ground_truths == std::vector<fs::path>{d / "a_gt0.png", d / "a_gt1.png"});
+
+    std::ofstream(d / "index.txt") << "a 5 4 2\na 5 4 2\n";
+    CHECK_THROWS_WITH_AS(tessel::data::bsds_dataset{d}, doctest::Contains("line 2: image a is listed twice"), tessel::error);
+    std::ofstream(d / "index.txt") << "\na -5 4 2\n";
+    CHECK_THROWS_WITH_AS(tessel::data::bsds_dataset{d}, doctest::Contains("line 2: image a has size -5x4"), tessel::error);
+    std::ofstream(d / "index.txt") << "a 5 4\n";
+    CHECK_THROWS_WITH_AS(tessel::data::bsds_dataset{d}, doctest::Contains("line 1: expected '<id> <width> <height> <n_gt>'"),
+                         tessel::error);
+    fs::remove_all(d);
 }

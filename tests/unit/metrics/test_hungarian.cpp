@@ -89,3 +89,40 @@ TEST_CASE("hungarian: matched accuracy equals the brute-force best one-to-one ov
         CHECK(mt::hungarian_scores(table).accuracy == doctest::Approx(best / 48.0).epsilon(1e-12));
     }
 }
+
+TEST_CASE("hungarian: a matching too large to solve in bounded time and memory is refused up front") {
+    // 256 x 256 single-pixel regions against themselves: a 65536 x 65536 dense table (34 GB) and
+    // about 2.8e14 solver steps. Refused by label counts, before anything is allocated.
+    tessel::label_map every_pixel(256, 256);
+    for (tessel::index_t i = 0; i < every_pixel.size(); ++i)
+        every_pixel.values()[static_cast<std::size_t>(i)] = static_cast<tessel::label_t>(i);
+    const auto huge = mt::contingency(every_pixel, every_pixel);
+    CHECK_THROWS_WITH_AS((void)mt::hungarian_scores(huge),
+                         doctest::Contains("one-to-one matching of 65536 segments to 65536 ground-truth labels is too large"),
+                         tessel::error);
+    // The limit is on min(R, C)^2 max(R, C): 2048 labels on each side are solved (a near-identity
+    // table, so the run is short), 2100 are not.
+    const auto blocks = [](tessel::index_t k, tessel::index_t shift) {
+        tessel::label_map m(64, 128);
+        for (tessel::index_t i = 0; i < m.size(); ++i)
+            m.values()[static_cast<std::size_t>(i)] = static_cast<tessel::label_t>(((i + shift) * k / m.size()) % k);
+        return m;
+    };
+    const auto at_limit = mt::contingency(blocks(2048, 1), blocks(2048, 0));
+    REQUIRE(at_limit.rows() == 2048);
+    REQUIRE(at_limit.cols() == 2048);
+    // Each segment is its GT region shifted by one pixel (the last pixel wraps to segment 0): 3 of
+    // its 4 pixels overlap its partner and 1 the neighbour, so the best overlap is 3 * 2048 pixels.
+    CHECK(mt::hungarian_scores(at_limit).accuracy == doctest::Approx(3.0 * 2048 / 8192).epsilon(1e-12));
+    CHECK_THROWS_WITH_AS((void)mt::hungarian_scores(mt::contingency(blocks(2100, 1), blocks(2100, 0))),
+                         doctest::Contains("2100 segments to 2100 ground-truth labels is too large"), tessel::error);
+    // The table size bounds a thin matching too: 700000 segments against 100 labels is cheap to
+    // solve but would hold 7e7 cells.
+    tessel::label_map fine(1000, 700), coarse(1000, 700);
+    for (tessel::index_t i = 0; i < fine.size(); ++i) {
+        fine.values()[static_cast<std::size_t>(i)] = static_cast<tessel::label_t>(i);
+        coarse.values()[static_cast<std::size_t>(i)] = static_cast<tessel::label_t>(i % 100);
+    }
+    CHECK_THROWS_WITH_AS((void)mt::hungarian_scores(mt::contingency(fine, coarse)),
+                         doctest::Contains("700000 segments to 100 ground-truth labels is too large"), tessel::error);
+}
