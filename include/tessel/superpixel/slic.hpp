@@ -126,6 +126,20 @@ TESSEL_HD inline void slic_window(double c, index_t w, index_t n, index_t& lo, i
     hi = static_cast<index_t>(b < static_cast<double>(n) ? b : static_cast<double>(n));
 }
 
+/// The search window of centre c (row, column first) clipped to the tile rows [y0, y1) and
+/// columns [x0, x1): false when they do not meet.
+TESSEL_HD inline bool slic_tile_window(const double* c, index_t win_y, index_t win_x, index_t H, index_t W, index_t y0,
+                                       index_t y1, index_t x0, index_t x1, index_t& wy0, index_t& wy1, index_t& wx0,
+                                       index_t& wx1) {
+    slic_window(c[0], win_y, H, wy0, wy1);
+    slic_window(c[1], win_x, W, wx0, wx1);
+    wy0 = wy0 > y0 ? wy0 : y0;
+    wy1 = wy1 < y1 ? wy1 : y1;
+    wx0 = wx0 > x0 ? wx0 : x0;
+    wx1 = wx1 < x1 ? wx1 : x1;
+    return wy0 < wy1 && wx0 < wx1;
+}
+
 /// Rows [lo, hi) of tile i of an axis cut into `count` tiles of `size` pixels (last one longer).
 TESSEL_HD inline void slic_tile(index_t i, index_t count, index_t size, index_t n, index_t& lo, index_t& hi) {
     lo = i * size;
@@ -181,13 +195,7 @@ struct slic_assign_functor {
                 const index_t k = jy * g.cols + jx;
                 const double* c = centres + k * (2 + C);
                 index_t wy0, wy1, wx0, wx1;
-                slic_window(c[0], geo.win_y, H, wy0, wy1);
-                slic_window(c[1], geo.win_x, W, wx0, wx1);
-                wy0 = wy0 > y0 ? wy0 : y0;
-                wy1 = wy1 < y1 ? wy1 : y1;
-                wx0 = wx0 > x0 ? wx0 : x0;
-                wx1 = wx1 < x1 ? wx1 : x1;
-                if (wy0 >= wy1 || wx0 >= wx1) continue;
+                if (!slic_tile_window(c, geo.win_y, geo.win_x, H, W, y0, y1, x0, x1, wy0, wy1, wx0, wx1)) continue;
                 const float cx = static_cast<float>(c[1]);
                 const float color_scale = max_color ? 1.0f / max_color[k] : 1.0f;
                 float mean[NC > 0 ? NC : slic_max_channels];
@@ -321,13 +329,7 @@ struct slic_masked_assign_functor {
         for (index_t k = 0; k < num_centres; ++k) {
             const double* c = centres + k * (2 + C);
             index_t wy0, wy1, wx0, wx1;
-            slic_window(c[0], win_y, H, wy0, wy1);
-            slic_window(c[1], win_x, W, wx0, wx1);
-            wy0 = wy0 > y0 ? wy0 : y0;
-            wy1 = wy1 < y1 ? wy1 : y1;
-            wx0 = wx0 > x0 ? wx0 : x0;
-            wx1 = wx1 < x1 ? wx1 : x1;
-            if (wy0 >= wy1 || wx0 >= wx1) continue;
+            if (!slic_tile_window(c, win_y, win_x, H, W, y0, y1, x0, x1, wy0, wy1, wx0, wx1)) continue;
             const float cx = static_cast<float>(c[1]);
             const float color_scale = max_color ? 1.0f / max_color[k] : 1.0f;
             float mean[slic_max_channels];
