@@ -50,6 +50,15 @@ OPERATORS = [
 ]
 
 
+def test_verdict(code):
+    """What a mutant's test exit code says: None is a timeout, a negative code a signal."""
+    if code is None:
+        return "killed (timed out)"
+    if code < 0:
+        return f"killed (signal {-code})"
+    return "killed" if code != 0 else "SURVIVED"
+
+
 def blank_comments_and_strings(line):
     """The line with string literals and // comments replaced by spaces (same length)."""
     out, i, in_str = [], 0, False
@@ -244,13 +253,7 @@ def main_sources(a):
                 verdict = "does not compile"
             else:
                 left = max(1, min(a.test_timeout, a.mutant_seconds - (time.monotonic() - t0)))
-                code, _ = run(test_cmd, left)
-                if code is None:
-                    verdict = "killed (timed out)"
-                elif code < 0:
-                    verdict = f"killed (signal {-code})"
-                else:
-                    verdict = "killed" if code != 0 else "SURVIVED"
+                verdict = test_verdict(run(test_cmd, left)[0])
             restore()
             results[path].append((n + 1, what, verdict, new_line.strip()))
             print(f"{path}:{n + 1}: {what}: {verdict} ({time.monotonic() - t0:.0f} s)", flush=True)
@@ -349,13 +352,7 @@ def main():
             if code != 0:
                 verdict = "does not compile"
             else:
-                code, _ = run(test_cmd, a.test_timeout)
-                if code is None:
-                    verdict = "killed (timed out)"
-                elif code < 0:
-                    verdict = f"killed (signal {-code})"
-                else:
-                    verdict = "killed" if code != 0 else "SURVIVED"
+                verdict = test_verdict(run(test_cmd, a.test_timeout)[0])
             restore()
             results.append((n + 1, what, verdict, new_line.strip()))
             print(f"{a.header}:{n + 1}: {what}: {verdict}", flush=True)
