@@ -112,7 +112,7 @@ def run(cmd, timeout):
 class AdHocBuild:
     """A test executable of the given sources + tests/main.cpp, compiled with the build's flags."""
 
-    def __init__(self, build, sources, timeout):
+    def __init__(self, build, sources):
         db_path = os.path.join(build, "compile_commands.json")
         if not os.path.exists(db_path):
             sys.exit(f"{db_path} is missing; configure with -DCMAKE_EXPORT_COMPILE_COMMANDS=ON")
@@ -120,7 +120,6 @@ class AdHocBuild:
             db = json.load(f)
         self.dir = os.path.abspath(os.path.join(build, "mutation"))
         os.makedirs(self.dir, exist_ok=True)
-        self.timeout = timeout
         self.compiles = []  # (argv, directory)
         objects = []
         for k, src in enumerate(sources):
@@ -169,17 +168,11 @@ class AdHocBuild:
         """(True, "") when the executable is up to date, (False, log) on an error, (None, ...) when
         the time ran out."""
         deadline = time.monotonic() + seconds
-        if not os.path.exists(self.main_obj):
-            code, out = self._compile(*self.main_compile, deadline)
-            if code != 0:
-                return (None if code is None else False), out
-        for argv, cwd in self.compiles:
+        steps = [] if os.path.exists(self.main_obj) else [self.main_compile]
+        for argv, cwd in steps + self.compiles + [(self.link, None)]:
             code, out = self._compile(argv, cwd, deadline)
             if code != 0:
                 return (None if code is None else False), out
-        code, out = self._compile(self.link, None, deadline)
-        if code != 0:
-            return (None if code is None else False), out
         return True, ""
 
 
@@ -224,7 +217,7 @@ def main_sources(a):
 
     start = time.monotonic()
     budget = a.budget_minutes * 60 if a.budget_minutes else float("inf")
-    adhoc = AdHocBuild(a.build, a.sources, a.timeout)
+    adhoc = AdHocBuild(a.build, a.sources)
     test_cmd = [adhoc.exe] + ([f"--test-case={a.filter}"] if a.filter else [])
     ok, out = adhoc.build(a.timeout)
     if ok is not True:
