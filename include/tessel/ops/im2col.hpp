@@ -4,9 +4,11 @@
 // col[C*k*k, OH*OW], where row (c, kh, kw) of col holds, for each output pixel, the input value the
 // kernel tap (kh, kw) of channel c sees there (0 in the padding). Both functions work on a band of
 // output rows [oh_begin, oh_end), so conv2d can bound the column buffer by tiling over rows
-// (docs/nn_conv.md). The loop bodies are TESSEL_HD functors run through parallel_for, one work
-// item per column-buffer row (im2col) or per input row (col2im), so no two items write the same
-// element and no atomics are needed.
+// (docs/nn_conv.md). The loop bodies are TESSEL_HD functors run through parallel_for, each work
+// item a run of consecutive column-buffer rows (im2col) or input rows (col2im), so no two items
+// write the same element and no atomics are needed. A run holds about row_chunk_elems elements:
+// on a narrow image (a 2-pixel-wide strip) one row is a handful of elements, and one work item
+// per row spent most of the unfold in dispatch and index arithmetic (docs/reliability.md).
 #pragma once
 #include "tessel/backend/parallel.hpp"
 #include "tessel/core/error.hpp"
@@ -41,6 +43,17 @@ struct conv_geometry {
     TESSEL_HD bool is_pointwise() const { return kernel == 1 && stride == 1 && padding == 0; }
 };
 
+/// Elements a work item of im2col/col2im aims to cover; rows wider than this are one item each.
+inline constexpr index_t row_chunk_elems = 64;
+
+/// Rows per work item for rows of `width` elements: max(1, row_chunk_elems / width), never more
+/// than `rows`.
+TESSEL_HD inline index_t row_chunk(index_t width, index_t rows) {
+    index_t c = width >= row_chunk_elems ? 1 : row_chunk_elems / (width > 0 ? width : 1);
+    if (c > rows) c = rows;
+    return c < 1 ? 1 : c;
+}
+
 namespace detail {
 
 /// First and one-past-last output column ow whose input column ow*s - p + off lies in [0, W).
@@ -61,14 +74,25 @@ struct im2col_fn {
     conv_geometry g;
     const T* x;  // one image, C x H x W
     T* col;      // col_rows x (rows * OW)
-    index_t oh_begin, rows;
+    index_t oh_begin, rows, chunk, total;  // total = col_rows * rows
 
-    TESSEL_HD void operator()(index_t r) const {
-        const index_t k = r / rows, oh = oh_begin + r % rows;
+    // Work item `item` fills column rows [item * chunk, min(total, (item + 1) * chunk)); row r
+    // is tap k = r / rows at output row oh_begin + r % rows.
+    TESSEL_HD void operator()(index_t item) const {
+        index_t r = item * chunk;
+        const index_t end = r + chunk < total ? r + chunk : total;
+        index_t k = r / rows, ohr = r % rows;
+        for (; r < end; ++r) {
+            fill_row(k, ohr);
+            if (++ohr == rows) { ohr = 0; ++k; }
+        }
+    }
+
+    TESSEL_HD void fill_row(index_t k, index_t ohr) const {
         const index_t kk = g.kernel * g.kernel;
         const index_t c = k / kk, kh = (k % kk) / g.kernel, kw = k % g.kernel;
-        T* out = col + (k * rows + (oh - oh_begin)) * g.out_width;
-        const index_t ih = oh * g.stride - g.padding + kh * g.dilation;
+        T* out = col + (k * rows + ohr) * g.out_width;
+        const index_t ih = (oh_begin + ohr) * g.stride - g.padding + kh * g.dilation;
         if (ih < 0 || ih >= g.height) {
             for (index_t ow = 0; ow < g.out_width; ++ow) out[ow] = T(0);
             return;
@@ -92,10 +116,16 @@ struct col2im_fn {
     conv_geometry g;
     const T* col;  // col_rows x (rows * OW)
     T* x;          // one image, C x H x W; accumulated into
-    index_t oh_begin, rows, ih_begin, ih_rows;
+    index_t oh_begin, rows, ih_begin, ih_rows, chunk, total;  // total = C * ih_rows
 
-    TESSEL_HD void operator()(index_t r) const {
-        const index_t c = r / ih_rows, ih = ih_begin + r % ih_rows;
+    // Work item `item` accumulates input rows [item * chunk, min(total, (item + 1) * chunk)).
+    TESSEL_HD void operator()(index_t item) const {
+        const index_t begin = item * chunk;
+        const index_t end = begin + chunk < total ? begin + chunk : total;
+        for (index_t r = begin; r < end; ++r) add_row(r / ih_rows, ih_begin + r % ih_rows);
+    }
+
+    TESSEL_HD void add_row(index_t c, index_t ih) const {
         T* xrow = x + (c * g.height + ih) * g.width;
         for (index_t kh = 0; kh < g.kernel; ++kh) {
             // The output row that tap kh maps onto input row ih, if any, inside this band.
@@ -125,7 +155,9 @@ struct col2im_fn {
 template <class B, class T>
 void im2col(B backend, const conv_geometry& g, const T* x, index_t oh_begin, index_t oh_end, T* col) {
     const index_t rows = oh_end - oh_begin;
-    parallel_for(backend, g.col_rows() * rows, detail::im2col_fn<T>{g, x, col, oh_begin, rows});
+    if (rows <= 0) return;
+    const index_t total = g.col_rows() * rows, chunk = row_chunk(g.out_width, total);
+    parallel_for(backend, (total + chunk - 1) / chunk, detail::im2col_fn<T>{g, x, col, oh_begin, rows, chunk, total});
 }
 
 /// The adjoint of im2col: adds each column-matrix entry of output rows [oh_begin, oh_end) back
@@ -142,7 +174,9 @@ void col2im(B backend, const conv_geometry& g, const T* col, index_t oh_begin, i
     if (ih_end > g.height) ih_end = g.height;
     if (ih_end <= ih_begin) return;
     const index_t ih_rows = ih_end - ih_begin;
-    parallel_for(backend, g.channels * ih_rows, detail::col2im_fn<T>{g, col, x, oh_begin, rows, ih_begin, ih_rows});
+    const index_t total = g.channels * ih_rows, chunk = row_chunk(g.width, total);
+    parallel_for(backend, (total + chunk - 1) / chunk,
+                 detail::col2im_fn<T>{g, col, x, oh_begin, rows, ih_begin, ih_rows, chunk, total});
 }
 
 }  // namespace tessel::ops

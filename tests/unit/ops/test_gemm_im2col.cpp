@@ -101,44 +101,78 @@ void im2col_definition_and_adjoint() {
     struct gcase {
         index_t k, s, p, d;
     };
-    for (const auto q : {gcase{3, 1, 1, 1}, gcase{3, 2, 0, 1}, gcase{2, 1, 1, 2}, gcase{5, 3, 2, 1}, gcase{1, 2, 1, 1}}) {
-        CAPTURE(q.k);
-        CAPTURE(q.s);
-        CAPTURE(q.p);
-        CAPTURE(q.d);
-        ts::ops::conv_geometry g{.channels = 2, .height = 7, .width = 9, .kernel = q.k, .stride = q.s, .padding = q.p,
-                                 .dilation = q.d};
-        g.finish("test");
-        const index_t K = g.col_rows(), P = g.out_height * g.out_width;
-        const auto x = random_vec<double>(static_cast<std::size_t>(2 * 7 * 9), 7);
-        // The whole image, and the same in bands of 2 rows: identical columns.
-        std::vector<double> col(static_cast<std::size_t>(K * P));
-        ts::ops::im2col(B{}, g, x.data(), 0, g.out_height, col.data());
-        for (index_t c = 0; c < 2; ++c)
-            for (index_t kh = 0; kh < q.k; ++kh)
-                for (index_t kw = 0; kw < q.k; ++kw)
-                    for (index_t oh = 0; oh < g.out_height; ++oh)
-                        for (index_t ow = 0; ow < g.out_width; ++ow) {
-                            const index_t ih = oh * q.s - q.p + kh * q.d, iw = ow * q.s - q.p + kw * q.d;
-                            const double want = (ih >= 0 && ih < 7 && iw >= 0 && iw < 9) ? x[static_cast<std::size_t>((c * 7 + ih) * 9 + iw)] : 0.0;
-                            REQUIRE(col[static_cast<std::size_t>(((c * q.k + kh) * q.k + kw) * P + oh * g.out_width + ow)] == want);
-                        }
-        // Adjoint: <im2col(x), z> == <x, col2im(z)>, with col2im accumulated band by band.
-        const auto z = random_vec<double>(col.size(), 8);
-        std::vector<double> back(x.size(), 0.0);
-        for (index_t oh = 0; oh < g.out_height; oh += 2) {
-            const index_t e = std::min(oh + 2, g.out_height), rows = e - oh;
-            std::vector<double> band(static_cast<std::size_t>(K * rows * g.out_width));
+    struct shape {
+        index_t h, w;
+    };
+    // 7x9 is the plain case; 150x2 and 41x3 have rows far narrower than a work item, so one item
+    // covers many rows and crosses from one tap (or channel) to the next; 3x70 has rows wider than
+    // an item, one row each.
+    for (const auto sh : {shape{7, 9}, shape{150, 2}, shape{41, 3}, shape{3, 70}})
+        for (const auto q : {gcase{3, 1, 1, 1}, gcase{3, 2, 0, 1}, gcase{2, 1, 1, 2}, gcase{5, 3, 2, 1}, gcase{1, 2, 1, 1}}) {
+            if ((sh.h + 2 * q.p - q.d * (q.k - 1) - 1) < 0 || (sh.w + 2 * q.p - q.d * (q.k - 1) - 1) < 0) continue;
+            CAPTURE(sh.h);
+            CAPTURE(sh.w);
+            CAPTURE(q.k);
+            CAPTURE(q.s);
+            CAPTURE(q.p);
+            CAPTURE(q.d);
+            const index_t C = 2, H = sh.h, W = sh.w;
+            ts::ops::conv_geometry g{.channels = C, .height = H, .width = W, .kernel = q.k, .stride = q.s,
+                                     .padding = q.p, .dilation = q.d};
+            g.finish("test");
+            const index_t K = g.col_rows(), OW = g.out_width, P = g.out_height * OW;
+            // Small integers: every sum below is exact, so col2im is compared with ==.
+            std::vector<double> x(static_cast<std::size_t>(C * H * W));
+            for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<double>(static_cast<int>((i * 37) % 19) - 9);
+            const auto at = [&](index_t k, index_t oh, index_t ow) -> double {
+                const index_t c = k / (q.k * q.k), kh = (k / q.k) % q.k, kw = k % q.k;
+                const index_t ih = oh * q.s - q.p + kh * q.d, iw = ow * q.s - q.p + kw * q.d;
+                return (ih >= 0 && ih < H && iw >= 0 && iw < W) ? x[static_cast<std::size_t>((c * H + ih) * W + iw)] : 0.0;
+            };
+            std::vector<double> col(static_cast<std::size_t>(K * P));
+            ts::ops::im2col(B{}, g, x.data(), 0, g.out_height, col.data());
             for (index_t k = 0; k < K; ++k)
-                for (index_t i = 0; i < rows * g.out_width; ++i)
-                    band[static_cast<std::size_t>(k * rows * g.out_width + i)] = z[static_cast<std::size_t>(k * P + oh * g.out_width + i)];
-            ts::ops::col2im(B{}, g, band.data(), oh, e, back.data());
+                for (index_t oh = 0; oh < g.out_height; ++oh)
+                    for (index_t ow = 0; ow < OW; ++ow)
+                        REQUIRE(col[static_cast<std::size_t>(k * P + oh * OW + ow)] == at(k, oh, ow));
+            // The scatter-add definition of col2im for an integer-valued z.
+            std::vector<double> z(col.size());
+            for (std::size_t i = 0; i < z.size(); ++i) z[i] = static_cast<double>(static_cast<int>((i * 53) % 11) - 5);
+            std::vector<double> want(x.size(), 0.0);
+            for (index_t k = 0; k < K; ++k)
+                for (index_t oh = 0; oh < g.out_height; ++oh)
+                    for (index_t ow = 0; ow < OW; ++ow) {
+                        const index_t c = k / (q.k * q.k), kh = (k / q.k) % q.k, kw = k % q.k;
+                        const index_t ih = oh * q.s - q.p + kh * q.d, iw = ow * q.s - q.p + kw * q.d;
+                        if (ih >= 0 && ih < H && iw >= 0 && iw < W)
+                            want[static_cast<std::size_t>((c * H + ih) * W + iw)] += z[static_cast<std::size_t>(k * P + oh * OW + ow)];
+                    }
+            // Bands of 5 and 7 output rows (neither divides a work item's run): each band's columns
+            // equal the whole image's, and col2im accumulated band by band equals the definition.
+            for (const index_t band_rows : {index_t{5}, index_t{7}, g.out_height}) {
+                CAPTURE(band_rows);
+                std::vector<double> back(x.size(), 0.0);
+                for (index_t oh = 0; oh < g.out_height; oh += band_rows) {
+                    const index_t e = std::min(oh + band_rows, g.out_height), rows = e - oh;
+                    std::vector<double> band(static_cast<std::size_t>(K * rows * OW), -99.0);
+                    ts::ops::im2col(B{}, g, x.data(), oh, e, band.data());
+                    for (index_t k = 0; k < K; ++k)
+                        for (index_t i = 0; i < rows * OW; ++i)
+                            REQUIRE(band[static_cast<std::size_t>(k * rows * OW + i)] ==
+                                    col[static_cast<std::size_t>(k * P + oh * OW + i)]);
+                    for (index_t k = 0; k < K; ++k)
+                        for (index_t i = 0; i < rows * OW; ++i)
+                            band[static_cast<std::size_t>(k * rows * OW + i)] = z[static_cast<std::size_t>(k * P + oh * OW + i)];
+                    ts::ops::col2im(B{}, g, band.data(), oh, e, back.data());
+                }
+                CHECK(back == want);
+            }
+            // Adjoint: <im2col(x), z> == <x, col2im(z)>.
+            double lhs = 0, rhs = 0;
+            for (std::size_t i = 0; i < col.size(); ++i) lhs += col[i] * z[i];
+            for (std::size_t i = 0; i < x.size(); ++i) rhs += x[i] * want[i];
+            CHECK(lhs == rhs);
         }
-        double lhs = 0, rhs = 0;
-        for (std::size_t i = 0; i < col.size(); ++i) lhs += col[i] * z[i];
-        for (std::size_t i = 0; i < x.size(); ++i) rhs += x[i] * back[i];
-        CHECK(lhs == doctest::Approx(rhs).epsilon(1e-12));
-    }
 }
 TESSEL_BACKEND_TEST("im2col: matches its definition; col2im is its adjoint", im2col_definition_and_adjoint)
 
@@ -147,4 +181,16 @@ TEST_CASE("conv_geometry: invalid parameters name the caller and the values") {
     CHECK_THROWS_WITH_AS(g.finish("tessel::test"), doctest::Contains("stride must be >= 1, got 0"), ts::error);
     ts::ops::conv_geometry h{.channels = 1, .height = 2, .width = 4, .kernel = 3, .dilation = 2};
     CHECK_THROWS_WITH_AS(h.finish("tessel::test"), doctest::Contains("kernel extent 5"), ts::error);
+}
+
+TEST_CASE("im2col: rows per work item") {
+    // A work item covers max(1, 64 / width) rows, never more than there are, never fewer than one.
+    CHECK(ts::ops::row_chunk(2, 1000) == 32);
+    CHECK(ts::ops::row_chunk(3, 1000) == 21);
+    CHECK(ts::ops::row_chunk(63, 1000) == 1);
+    CHECK(ts::ops::row_chunk(64, 1000) == 1);
+    CHECK(ts::ops::row_chunk(500, 1000) == 1);
+    CHECK(ts::ops::row_chunk(2, 5) == 5);
+    CHECK(ts::ops::row_chunk(0, 10) == 10);
+    CHECK(ts::ops::row_chunk(2, 0) == 1);
 }
