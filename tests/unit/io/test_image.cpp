@@ -15,6 +15,7 @@
 #include "support/bad_inputs.hpp"
 #include "support/synthetic.hpp"
 #include "tessel/io/image.hpp"
+#include "support/error_message.hpp"
 
 namespace fs = std::filesystem;
 namespace ts = tessel;
@@ -44,14 +45,7 @@ std::uint64_t fnv1a64(const std::uint8_t* p, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001B3ull;
     return h;
 }
-std::string error_of(auto&& fn) {
-    try {
-        fn();
-    } catch (const ts::error& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
+std::string error_of(auto&& fn) { return tessel::testing::message_of(fn, "(no error)"); }
 
 /// A PNG written with libpng's full API in any colour type and depth, so that the reader meets
 /// files tessel's own writers never produce. `rows` are already packed for the depth.

@@ -14,20 +14,20 @@ namespace ts = tessel;
 namespace fs = std::filesystem;
 
 namespace {
-fs::path temp_path(const std::string& name) {
+fs::path model_temp_path(const std::string& name) {
     const fs::path dir = fs::temp_directory_path() / "tessel_test_model_file";
     fs::create_directories(dir);
     return dir / name;
 }
-std::string slurp(const fs::path& p) {
+std::string model_file_text(const fs::path& p) {
     std::ifstream f(p, std::ios::binary);
     return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
 }
-void spit(const fs::path& p, const std::string& s) {
+void write_model_text(const fs::path& p, const std::string& s) {
     std::ofstream f(p, std::ios::binary | std::ios::trunc);
     f.write(s.data(), static_cast<std::streamsize>(s.size()));
 }
-std::string error_of(const fs::path& p) {
+std::string model_error_of(const fs::path& p) {
     try {
         (void)ts::io::model_file::read(p);
     } catch (const ts::error& e) {
@@ -53,7 +53,7 @@ TEST_CASE("model_file: tensors and metadata round-trip exactly, including rank 0
     odd[0] = -0.0f;
     m.add("negzero", odd);
     m.add("a", ramp(ts::shape{3, 2}, 0.5f));  // replaces
-    const auto p = temp_path("roundtrip.tsl");
+    const auto p = model_temp_path("roundtrip.tsl");
     m.save(p);
     CHECK_FALSE(fs::exists(p.string() + ".partial"));
     const auto r = ts::io::model_file::read(p);
@@ -77,7 +77,7 @@ TEST_CASE("model_file: a SuperAE saved and loaded gives the same reconstruction;
     (void)a.forward(ctx, x);  // train mode: moves the running statistics away from 0 / 1
     ts::io::model_file m;
     ts::methods::save_superae<ts::cpu_serial>(m, a);
-    const auto p = temp_path("superae.tsl");
+    const auto p = model_temp_path("superae.tsl");
     m.save(p);
     ts::methods::load_superae<ts::cpu_serial>(ts::io::model_file::read(p), b);
     ctx.training = false;
@@ -112,40 +112,40 @@ TEST_CASE("model_file: damaged files are refused, naming the file and the tensor
     m.metadata["network"] = "test";
     m.add("first", ramp(ts::shape{4, 4}, 0.1f));
     m.add("second", ramp(ts::shape{3}, 0.2f));
-    const auto good = temp_path("good.tsl");
+    const auto good = model_temp_path("good.tsl");
     m.save(good);
-    const std::string bytes = slurp(good);
-    const auto bad = temp_path("bad.tsl");
+    const std::string bytes = model_file_text(good);
+    const auto bad = model_temp_path("bad.tsl");
 
-    CHECK(error_of(temp_path("missing.tsl")).find("no such file") != std::string::npos);
-    spit(bad, "");
-    CHECK(error_of(bad).find("not a tessel model file") != std::string::npos);
-    spit(bad, "PNG....." + bytes.substr(8));
-    CHECK(error_of(bad).find("bad.tsl' is not a tessel model file") != std::string::npos);
+    CHECK(model_error_of(model_temp_path("missing.tsl")).find("no such file") != std::string::npos);
+    write_model_text(bad, "");
+    CHECK(model_error_of(bad).find("not a tessel model file") != std::string::npos);
+    write_model_text(bad, "PNG....." + bytes.substr(8));
+    CHECK(model_error_of(bad).find("bad.tsl' is not a tessel model file") != std::string::npos);
     std::string v = bytes;
     v[8] = 2;  // version 2
-    spit(bad, v);
-    CHECK(error_of(bad).find("format version 2") != std::string::npos);
+    write_model_text(bad, v);
+    CHECK(model_error_of(bad).find("format version 2") != std::string::npos);
     // A byte of the metadata: the header checksum.
     std::string h = bytes;
     h[h.find("test")] = 'T';
-    spit(bad, h);
-    CHECK(error_of(bad).find("header checksum mismatch") != std::string::npos);
+    write_model_text(bad, h);
+    CHECK(model_error_of(bad).find("header checksum mismatch") != std::string::npos);
     // The last byte of the data of "second" (just before the end marker).
     std::string d = bytes;
     d[d.size() - 10] = static_cast<char>(d[d.size() - 10] ^ 0x01);
-    spit(bad, d);
-    CHECK(error_of(bad).find("checksum mismatch in tensor 'second'") != std::string::npos);
+    write_model_text(bad, d);
+    CHECK(model_error_of(bad).find("checksum mismatch in tensor 'second'") != std::string::npos);
     // Truncated at every length: always an error, never a crash; inside "first"'s data it names it.
     for (std::size_t n = 0; n < bytes.size(); ++n) {
-        spit(bad, bytes.substr(0, n));
+        write_model_text(bad, bytes.substr(0, n));
         INFO("truncated to " << n << " bytes");
-        CHECK(!error_of(bad).empty());
+        CHECK(!model_error_of(bad).empty());
     }
     const std::size_t in_first = bytes.find("first") + 5 + 4 + 16 + 8 + 10;
-    spit(bad, bytes.substr(0, in_first));
-    CHECK(error_of(bad).find("truncated (in tensor 'first''s data") != std::string::npos);
-    spit(bad, bytes + "x");
-    CHECK(error_of(bad).find("trailing or missing bytes") != std::string::npos);
-    CHECK(error_of(good).empty());
+    write_model_text(bad, bytes.substr(0, in_first));
+    CHECK(model_error_of(bad).find("truncated (in tensor 'first''s data") != std::string::npos);
+    write_model_text(bad, bytes + "x");
+    CHECK(model_error_of(bad).find("trailing or missing bytes") != std::string::npos);
+    CHECK(model_error_of(good).empty());
 }

@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string temp_path(const std::string& name) {
+std::string safetensors_temp_path(const std::string& name) {
     return (fs::temp_directory_path() / ("tessel_st_" + std::to_string(::getpid()) + "_" + name)).string();
 }
 
@@ -56,7 +56,7 @@ std::string u16_bytes(const std::vector<std::uint16_t>& v) {
     return s;
 }
 
-std::string error_of(const std::string& path, const ts::io::safetensors_options& opt = {}) {
+std::string safetensors_error_of(const std::string& path, const ts::io::safetensors_options& opt = {}) {
     try {
         (void)ts::io::read_safetensors(path, opt);
     } catch (const ts::error& e) {
@@ -70,7 +70,7 @@ bool contains(const std::string& s, const std::string& part) { return s.find(par
 }  // namespace
 
 TEST_CASE("safetensors: F32, F16 and BF16 values, prefixes stripped, head ignored, metadata skipped") {
-    const std::string path = temp_path("dtypes.safetensors");
+    const std::string path = safetensors_temp_path("dtypes.safetensors");
     nlohmann::json h;
     h["__metadata__"] = {{"format", "pt"}};
     // f32 [2,3] at 0..24, f16 [5] at 24..34, bf16 [2] at 34..38, head f32 [1] at 38..42
@@ -127,7 +127,7 @@ TEST_CASE("safetensors: F32, F16 and BF16 values, prefixes stripped, head ignore
 }
 
 TEST_CASE("safetensors: every malformed file is an error naming the file (and the tensor)") {
-    const std::string path = temp_path("bad.safetensors");
+    const std::string path = safetensors_temp_path("bad.safetensors");
     auto one = [](const std::string& dtype, std::uint64_t b, std::uint64_t e, nlohmann::json shp = {2}) {
         nlohmann::json h;
         h["w"] = {{"dtype", dtype}, {"shape", shp}, {"data_offsets", {b, e}}};
@@ -136,65 +136,65 @@ TEST_CASE("safetensors: every malformed file is an error naming the file (and th
     const std::string data = f32_bytes({1.f, 2.f});
 
     SUBCASE("missing file") {
-        const std::string err = error_of(path + ".none");
+        const std::string err = safetensors_error_of(path + ".none");
         CHECK(contains(err, "cannot open"));
         CHECK(contains(err, path + ".none"));
     }
     SUBCASE("shorter than the length field") {
         std::ofstream(path, std::ios::binary).write("abc", 3);
-        CHECK(contains(error_of(path), "8-byte header length"));
+        CHECK(contains(safetensors_error_of(path), "8-byte header length"));
     }
     SUBCASE("header length beyond the file") {
         write_raw(path, one("F32", 0, 8), data, 1000);
-        const std::string err = error_of(path);
+        const std::string err = safetensors_error_of(path);
         CHECK(contains(err, "truncated"));
         CHECK(contains(err, path));
     }
     SUBCASE("header not JSON") {
         write_raw(path, "{\"w\": {\"dtype\": F32}}", data);
-        CHECK(contains(error_of(path), "malformed JSON"));
+        CHECK(contains(safetensors_error_of(path), "malformed JSON"));
     }
     SUBCASE("header not an object") {
         write_raw(path, "[1, 2]", data);
-        CHECK(contains(error_of(path), "not an object"));
+        CHECK(contains(safetensors_error_of(path), "not an object"));
     }
     SUBCASE("unknown dtype") {
         write_raw(path, one("I32", 0, 8), data);
-        const std::string err = error_of(path);
+        const std::string err = safetensors_error_of(path);
         CHECK(contains(err, "'I32'"));
         CHECK(contains(err, "tensor 'w'"));
         CHECK(contains(err, path));
     }
     SUBCASE("offsets outside the file (truncated data)") {
         write_raw(path, one("F32", 0, 8), data.substr(0, 6));
-        const std::string err = error_of(path);
+        const std::string err = safetensors_error_of(path);
         CHECK(contains(err, "outside"));
         CHECK(contains(err, "tensor 'w'"));
     }
     SUBCASE("reversed offsets") {
         write_raw(path, one("F32", 8, 0), data);
-        CHECK(contains(error_of(path), "reversed"));
+        CHECK(contains(safetensors_error_of(path), "reversed"));
     }
     SUBCASE("offsets that do not match the shape") {
         write_raw(path, one("F32", 0, 8, {3}), data + f32_bytes({3.f}));
-        CHECK(contains(error_of(path), "needs 12"));
+        CHECK(contains(safetensors_error_of(path), "needs 12"));
     }
     SUBCASE("a negative or fractional extent") {
         write_raw(path, one("F32", 0, 8, {-2}), data);
-        CHECK(contains(error_of(path), "non-negative integer"));
+        CHECK(contains(safetensors_error_of(path), "non-negative integer"));
         write_raw(path, one("F32", 0, 8, {2.5}), data);
-        CHECK(contains(error_of(path), "non-negative integer"));
+        CHECK(contains(safetensors_error_of(path), "non-negative integer"));
     }
     SUBCASE("an entry without dtype") {
         write_raw(path, R"({"w": {"shape": [2], "data_offsets": [0, 8]}})", data);
-        CHECK(contains(error_of(path), "no string 'dtype'"));
+        CHECK(contains(safetensors_error_of(path), "no string 'dtype'"));
     }
     SUBCASE("two names that strip to the same tensor") {
         nlohmann::json h;
         h["student.w"] = {{"dtype", "F32"}, {"shape", {1}}, {"data_offsets", {0, 4}}};
         h["teacher.w"] = {{"dtype", "F32"}, {"shape", {1}}, {"data_offsets", {4, 8}}};
         write_raw(path, h.dump(), data);
-        CHECK(contains(error_of(path), "select_prefix"));
+        CHECK(contains(safetensors_error_of(path), "select_prefix"));
     }
     fs::remove(path);
 }
@@ -208,7 +208,7 @@ TEST_CASE("safetensors: a DINO ViT-S/8 state dict (150 tensors) survives write, 
 
     // Written with prefixes and a head, as a converted full DINO checkpoint would be; shrunk in
     // width only where the test's time needs it would change the names' shapes, so it is full size.
-    const std::string path = temp_path("vits8.safetensors");
+    const std::string path = safetensors_temp_path("vits8.safetensors");
     ts::rng gen(11);
     nlohmann::json h;
     std::string data;
@@ -272,7 +272,7 @@ TEST_CASE("safetensors: a DINO ViT-S/8 state dict (150 tensors) survives write, 
 }
 
 TEST_CASE("safetensors: tessel's writer round-trips through the reader") {
-    const std::string path = temp_path("writer.safetensors");
+    const std::string path = safetensors_temp_path("writer.safetensors");
     std::map<std::string, ts::tensor<float>> t;
     t["x"] = ts::tensor<float>(ts::shape{3, 1}, {1.f, -0.f, 3.5f});
     t["features"] = ts::tensor<float>(ts::shape{2, 2}, {0.25f, 1e-30f, -1e30f, 7.f});

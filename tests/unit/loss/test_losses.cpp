@@ -11,6 +11,7 @@
 #include "tessel/loss/spatial_continuity.hpp"
 #include "tessel/nn/relu.hpp"
 #include "tessel/ops/argmax.hpp"
+#include "support/error_message.hpp"
 
 namespace ts = tessel;
 namespace ag = tessel::autograd;
@@ -35,14 +36,7 @@ ts::tensor<T, B> make(const ts::shape& s, const std::vector<double>& v) {
 ts::tensor<label_t> labels_of(const ts::shape& s, std::vector<label_t> v) {
     return ts::tensor<label_t>(s, std::span<const label_t>(v));
 }
-std::string message_of(auto&& f) {
-    try {
-        f();
-    } catch (const ts::error& e) {
-        return e.what();
-    }
-    return "";
-}
+using tessel::testing::message_of;
 }  // namespace
 
 TEST_CASE("cross_entropy: values against independently computed references") {

@@ -10,6 +10,7 @@
 
 #include "support/tape_check.hpp"
 #include "tessel/loss/ms_ssim.hpp"
+#include "support/error_message.hpp"
 
 namespace ts = tessel;
 namespace ag = tessel::autograd;
@@ -53,14 +54,7 @@ void check_against(const ts::loss::ms_ssim& s, index_t n, index_t c, index_t h, 
         CHECK(std::abs(got - g.value) <= 2e-3 * std::abs(g.value) + 1e-10);
     }
 }
-std::string message_of(auto&& f) {
-    try {
-        f();
-    } catch (const ts::error& e) {
-        return e.what();
-    }
-    return "";
-}
+using tessel::testing::message_of;
 }  // namespace
 
 TEST_CASE("ms_ssim: five scales match pytorch_msssim (value and autograd gradient)") {

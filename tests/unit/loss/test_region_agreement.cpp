@@ -10,6 +10,7 @@
 #include "support/tape_check.hpp"
 #include "tessel/loss/region_agreement.hpp"
 #include "tessel/nn/activation.hpp"
+#include "support/error_message.hpp"
 
 namespace ts = tessel;
 namespace ag = tessel::autograd;
@@ -19,14 +20,7 @@ using ts::label_t;
 namespace {
 // 3 x 2 map:  0 0 1 / 2 2 1  -> edges {0,1} (1 pixel pair), {0,2} (2), {1,2} (1).
 ts::label_map small_map() { return ts::label_map(3, 2, std::vector<label_t>{5, 5, 9, 7, 7, 9}); }
-std::string message_of(auto&& f) {
-    try {
-        f();
-    } catch (const ts::error& e) {
-        return e.what();
-    }
-    return "";
-}
+using tessel::testing::message_of;
 }  // namespace
 
 TEST_CASE("region_graph: dense regions, sizes, unit weights, then feature affinities") {

@@ -18,7 +18,7 @@ namespace m = tessel::methods;
 namespace {
 
 /// A small configuration: 120 x 120 image, 20 x 20 grid of 6 px patches.
-m::grapl_config small_config() {
+m::grapl_config small_grapl_config() {
     m::grapl_config c;
     c.grid = 20;
     c.k0 = 9;
@@ -31,7 +31,7 @@ m::grapl_config small_config() {
 
 TEST_CASE("grapl: separates the shapes of a noisy synthetic image") {
     const auto scene = ts::testing::make_shapes(120, 120, 12, 3);
-    m::grapl<ts::cpu_omp> method(small_config());
+    m::grapl<ts::cpu_omp> method(small_grapl_config());
     const auto out = method.run(scene.img, ts::seed{0});
     const auto& rep = method.last_report();
     CHECK(out.width() == 120);
@@ -42,9 +42,9 @@ TEST_CASE("grapl: separates the shapes of a noisy synthetic image") {
     CHECK(rep.seconds.count("inference") == 1);
     CHECK(rep.iterations >= 1);
     // Schedule for 3 rounds with max 30, min 10 (paper rule): 30, round(5*3/1 + 10) = 25, 10.
-    CHECK(m::grapl_round_steps(small_config(), 0) == 30);
-    CHECK(m::grapl_round_steps(small_config(), 1) == 25);
-    CHECK(m::grapl_round_steps(small_config(), 2) == 10);
+    CHECK(m::grapl_round_steps(small_grapl_config(), 0) == 30);
+    CHECK(m::grapl_round_steps(small_grapl_config(), 1) == 25);
+    CHECK(m::grapl_round_steps(small_grapl_config(), 2) == 10);
     CHECK(rep.iterations <= 30 + 25 + 10);
     const double iou = ts::testing::best_iou_per_region(scene.truth, out);
     INFO("best IoU per region " << iou << ", segments " << out.count_labels());
@@ -56,7 +56,7 @@ TEST_CASE("grapl: the same result on cpu_serial and on cpu_omp with 1 or 2 threa
     // The patch network splits each step into jobs fixed by the batch size and reduces them in
     // job order, so the thread count must not change a single bit of the output.
     const auto scene = ts::testing::make_shapes(96, 80, 12, 9);
-    auto c = small_config();
+    auto c = small_grapl_config();
     c.grid = 12;
     c.k0 = 5;
     c.max_epochs = 8;
@@ -78,7 +78,7 @@ TEST_CASE("grapl: the same result on cpu_serial and on cpu_omp with 1 or 2 threa
 
 TEST_CASE("grapl: deterministic for a seed on cpu_serial; options run") {
     const auto scene = ts::testing::make_shapes(60, 48, 12, 4);
-    auto c = small_config();
+    auto c = small_grapl_config();
     c.grid = 10;
     c.k0 = 4;
     c.max_epochs = 6;
@@ -129,7 +129,7 @@ TEST_CASE("grapl: deterministic for a seed on cpu_serial; options run") {
 
 TEST_CASE("grapl: soft initial targets are SLIC label fractions per patch") {
     const auto scene = ts::testing::make_shapes(60, 60, 5, 2);
-    auto c = small_config();
+    auto c = small_grapl_config();
     c.grid = 10;
     c.k0 = 4;
     c.rounds = 1;
@@ -184,7 +184,7 @@ TEST_CASE("grapl: the Potts graph step never increases the energy") {
 
 TEST_CASE("grapl: the dense FCN equals the patch classifier at patch-aligned positions") {
     const auto scene = ts::testing::make_shapes(60, 60, 10, 6);
-    auto c = small_config();
+    auto c = small_grapl_config();
     c.grid = 10;
     c.k0 = 4;
     c.rounds = 2;

@@ -24,7 +24,7 @@ std::string message_of(auto&& f) {
     }
     return "";
 }
-pm::picnet_config small_config() {
+pm::picnet_config small_picnet_config() {
     pm::picnet_config c;
     c.net.channels = 6;
     c.net.classes = 8;
@@ -113,7 +113,7 @@ TEST_CASE("picnet_network: bad input and a wrongly shaped reconstruction gradien
 
 TEST_CASE("picnet: a tiny end-to-end run with every loss and the graph cut active") {
     const auto scene = ts::testing::make_shapes(32, 24, 12, 2);
-    pm::picnet<ts::cpu_omp> method(small_config());
+    pm::picnet<ts::cpu_omp> method(small_picnet_config());
     const auto out = method.run(scene.img, ts::seed{1});
     CHECK(out.width() == 32);
     CHECK(out.height() == 24);
@@ -129,13 +129,13 @@ TEST_CASE("picnet: a tiny end-to-end run with every loss and the graph cut activ
     const index_t k = out.count_labels();
     for (auto l : out.values()) CHECK(l < k);
     // Deterministic for a seed on cpu_serial.
-    pm::picnet<ts::cpu_serial> serial(small_config());
+    pm::picnet<ts::cpu_serial> serial(small_picnet_config());
     CHECK(serial.run(scene.img, ts::seed{2}).values() == serial.run(scene.img, ts::seed{2}).values());
 }
 
 TEST_CASE("picnet: loss weights switch the parts off; the graph cut can be skipped") {
     const auto scene = ts::testing::make_shapes(32, 24, 12, 2);
-    auto c = small_config();
+    auto c = small_picnet_config();
     c.loss.global_weight = 0;
     c.loss.rec_weight = 0;
     c.graph_cut = false;
@@ -147,7 +147,7 @@ TEST_CASE("picnet: loss weights switch the parts off; the graph cut can be skipp
     CHECK(info.values.count("graph_cut_energy") == 0);
     for (auto l : out.values()) CHECK(l < 8);  // raw response channels
     // Only L_rec: the parts are the two heads' (1 - MS-SSIM) + MSE, each at most 1 + 1.
-    auto r = small_config();
+    auto r = small_picnet_config();
     r.loss.local_weight = 0;
     r.loss.global_weight = 0;
     pm::picnet<ts::cpu_serial> rec_only(r);
@@ -159,7 +159,7 @@ TEST_CASE("picnet: loss weights switch the parts off; the graph cut can be skipp
 
 TEST_CASE("picnet: user superpixels replace SLIC; errors name the problem") {
     const auto scene = ts::testing::make_shapes(32, 24, 12, 2);
-    auto c = small_config();
+    auto c = small_picnet_config();
     ts::label_map quads(32, 24);
     for (index_t y = 0; y < 24; ++y)
         for (index_t x = 0; x < 32; ++x) quads(x, y) = static_cast<ts::label_t>((x / 8) + 4 * (y / 6));
@@ -173,13 +173,13 @@ TEST_CASE("picnet: user superpixels replace SLIC; errors name the problem") {
     CHECK(message_of([&] { pm::picnet<ts::cpu_serial>(c).run(scene.img, ts::seed{1}); }).find("30x24") !=
           std::string::npos);
     const auto tiny = ts::testing::make_shapes(21, 30, 12, 2);
-    CHECK(message_of([&] { pm::picnet<ts::cpu_serial>(small_config()).run(tiny.img, ts::seed{1}); })
+    CHECK(message_of([&] { pm::picnet<ts::cpu_serial>(small_picnet_config()).run(tiny.img, ts::seed{1}); })
               .find("at least 22 x 22") != std::string::npos);
-    auto bad = small_config();
+    auto bad = small_picnet_config();
     bad.loss.global_weight = -1;
     CHECK(message_of([&] { pm::picnet<ts::cpu_serial>(bad).run(scene.img, ts::seed{1}); }).find("loss weights") !=
           std::string::npos);
-    bad = small_config();
+    bad = small_picnet_config();
     bad.loss.ms_ssim.levels = 9;
     CHECK(message_of([&] { pm::picnet<ts::cpu_serial>(bad).run(scene.img, ts::seed{1}); }).find("levels") !=
           std::string::npos);
