@@ -362,6 +362,7 @@ struct dsc_preset {
                                  0, inf});
         v(number_option<float>{"compactness", c.superpixels.slic_compactness, "SLIC compactness", 0, inf, true});
         v(number_option<index_t>{"max-iter", c.train.max_iterations, "Maximum training iterations", 0, inf});
+        v(number_option<double>{"max-seconds", c.train.max_seconds, "Wall-clock budget of the training loop in seconds (0: none)", 0, inf});
         v(number_option<double>{"lr", c.optim.lr, "Learning rate (SGD for the DFC family, Adam for grapl)", 0, inf,
                                 true});
         v(number_option<double>{"momentum", c.optim.momentum, "SGD momentum", 0, 1});

@@ -176,6 +176,7 @@ void visit_dfc_training_options(stages::self_train_options& t, stages::dfc_loss:
                                 V& v) {
     constexpr double inf = std::numeric_limits<double>::max();
     v(number_option<index_t>{"max-iter", t.max_iterations, "Maximum training iterations", 0, inf});
+    v(number_option<double>{"max-seconds", t.max_seconds, "Wall-clock budget of the training loop in seconds (0: none)", 0, inf});
     v(number_option<index_t>{"min-labels", t.min_labels, "Stop once this many labels or fewer remain", 0, inf});
     v(number_option<double>{"lr", o.lr, "Learning rate (SGD for the DFC family, Adam for grapl)", 0, inf, true});
     v(number_option<double>{"momentum", o.momentum, "SGD momentum", 0, 1});

@@ -232,6 +232,7 @@ struct picnet_preset {
         v(number_option<index_t>{"eca-kernel", c.net.eca_kernel, "PiCNet: ECA kernel size (odd; 0: adaptive rule)", 0,
                                  63});
         v(number_option<index_t>{"max-iter", c.train.max_iterations, "Maximum training iterations", 0, inf});
+        v(number_option<double>{"max-seconds", c.train.max_seconds, "Wall-clock budget of the training loop in seconds (0: none)", 0, inf});
         v(number_option<index_t>{"min-labels", c.train.min_labels, "Stop once this many labels or fewer remain", 0, inf});
         v(number_option<double>{"lr", c.optim.lr, "Learning rate (SGD for the DFC family, Adam for grapl)", 0, inf, true});
         v(number_option<double>{"momentum", c.optim.momentum, "SGD momentum", 0, 1});

@@ -126,6 +126,20 @@ std::vector<std::string> options_without_effect(const typename P::config& base, 
     return idle;
 }
 
+/// max-seconds is the one option a short run cannot show: doubling its 0 (no budget) gives 0.5 s,
+/// which these runs of a few iterations never reach, and a budget they do reach would make the
+/// comparison depend on the machine. A budget every step exhausts must stop the run right after
+/// its first step, and the report must say so.
+template <class P>
+void check_time_budget(typename P::config c, const ts::image<std::uint8_t>& img) {
+    REQUIRE(c.train.max_iterations >= 2);
+    c.train.max_seconds = 1e-9;
+    typename P::template method<ts::cpu_serial> m(c);
+    m.run(img, ts::seed{3});
+    CHECK(m.last_report().iterations == 1);
+    CHECK(m.last_report().values.at("stopped_by_time_budget") == 1.0);
+}
+
 const ts::label_map& three_strokes() {
     static const ts::label_map s = [] {
         ts::label_map m(32, 24, ts::stages::scribble_unlabelled);
@@ -150,7 +164,9 @@ TEST_CASE("preset options: every kim2020 option changes the output") {
     auto idle = options_without_effect<pm::kim2020_preset>(base, scene.img, &three_strokes());
     std::erase(idle, std::string("scribble-weight"));
     std::erase(idle, std::string("min-labels"));
+    std::erase(idle, std::string("max-seconds"));
     CHECK(joined(idle) == "");
+    check_time_budget<pm::kim2020_preset>(base, scene.img);
     pm::kim2020_config early = base;
     early.train.min_labels = 100;  // above q: the first iteration stops the run
     pm::kim2020<ts::cpu_serial> stops(early);
@@ -176,7 +192,9 @@ TEST_CASE("preset options: every kanezaki2018 and azad2025 option changes the ou
     auto idle = options_without_effect<pm::kanezaki2018_preset>(k, scene.img);
     std::erase(idle, std::string("min-labels"));
     std::erase(idle, std::string("n-segments"));
+    std::erase(idle, std::string("max-seconds"));
     CHECK(joined(idle) == "");
+    check_time_budget<pm::kanezaki2018_preset>(k, scene.img);
     pm::kanezaki2018_config fewer = k;
     fewer.superpixels.n_segments = 10;
     CHECK(pm::kanezaki2018<ts::cpu_serial>(k).run(scene.img, ts::seed{3}).values() !=
@@ -187,7 +205,9 @@ TEST_CASE("preset options: every kanezaki2018 and azad2025 option changes the ou
     a.train.min_labels = 2;
     auto idle_azad = options_without_effect<pm::azad2025_preset>(a, scene.img);
     std::erase(idle_azad, std::string("min-labels"));
+    std::erase(idle_azad, std::string("max-seconds"));
     CHECK(joined(idle_azad) == "");
+    check_time_budget<pm::azad2025_preset>(a, scene.img);
 }
 
 TEST_CASE("preset options: every grapl option changes the output") {
@@ -228,7 +248,9 @@ TEST_CASE("preset options: every picnet option changes the output or the report"
     std::erase(idle, std::string("min-labels"));
     std::erase(idle, std::string("n-segments"));
     std::erase(idle, std::string("eca-kernel"));
+    std::erase(idle, std::string("max-seconds"));
     CHECK(joined(idle) == "");
+    check_time_budget<pm::picnet_preset>(c, scene.img);
     pm::picnet_config fewer = c, wider_eca = c;
     fewer.superpixels.n_segments = 10;
     wider_eca.net.eca_kernel = 3;
@@ -265,7 +287,9 @@ TEST_CASE("preset options: every dsc option changes the output") {
     std::erase(idle, std::string("compactness"));
     std::erase(idle, std::string("superpixel-count"));
     std::erase(idle, std::string("min-size"));
+    std::erase(idle, std::string("max-seconds"));
     CHECK(joined(idle) == "");
+    check_time_budget<pm::dsc_preset>(d, scene.img);
     auto final_loss = [&](const pm::dsc_config& c) {
         pm::dsc<ts::cpu_serial> m(c);
         m.run(scene.img, ts::seed{3});

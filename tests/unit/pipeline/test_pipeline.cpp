@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -186,6 +187,29 @@ TEST_CASE("self_train: min_labels stops at the first iteration whose label count
     CHECK(train_once(scene.img, {.max_iterations = 7, .min_labels = 0}).iterations == 7);
     // max_iterations 0: no step, the labels of a forward pass of the initial network.
     CHECK(train_once(scene.img, {.max_iterations = 0, .min_labels = 0}).iterations == 0);
+}
+
+TEST_CASE("self_train: max_seconds stops after the step that exhausts the budget, and says so") {
+    const auto scene = ts::testing::make_shapes(24, 20, 12, 3);
+    // A budget every step exhausts: exactly one step, flagged.
+    const auto tiny = train_once(scene.img, {.max_iterations = 50, .min_labels = 0, .max_seconds = 1e-9});
+    CHECK(tiny.iterations == 1);
+    CHECK(tiny.values.at("stopped_by_time_budget") == 1.0);
+    // Exhausted on the last allowed iteration: the iteration limit ended the run, no flag.
+    const auto last = train_once(scene.img, {.max_iterations = 1, .min_labels = 0, .max_seconds = 1e-9});
+    CHECK(last.iterations == 1);
+    CHECK(last.values.count("stopped_by_time_budget") == 0);
+    // A budget no run reaches changes nothing, and 0 means no budget.
+    const auto ample = train_once(scene.img, {.max_iterations = 6, .min_labels = 0, .max_seconds = 1e6});
+    const auto none = train_once(scene.img, {.max_iterations = 6, .min_labels = 0, .max_seconds = 0});
+    CHECK(ample.iterations == 6);
+    CHECK(none.iterations == 6);
+    CHECK(ample.values.count("stopped_by_time_budget") == 0);
+    CHECK(ample.values.at("final_loss") == none.values.at("final_loss"));
+    // Out of range: named with the value.
+    for (const double bad : {-1.0, std::numeric_limits<double>::infinity(), std::numeric_limits<double>::quiet_NaN()})
+        CHECK_THROWS_WITH_AS(train_once(scene.img, {.max_iterations = 3, .min_labels = 0, .max_seconds = bad}),
+                             doctest::Contains("max_seconds must be finite and >= 0"), ts::error);
 }
 
 TEST_CASE("self_train: the rule, the loss and the optimiser are the stage's policies") {

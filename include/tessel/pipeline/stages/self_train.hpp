@@ -13,6 +13,7 @@
 // it for pipelines; methods/kim2020.hpp also uses the trainer directly for reference-image mode.
 #pragma once
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <concepts>
 #include <cstdint>
@@ -152,6 +153,10 @@ struct self_train_options {
     /// Keep the softmax of the output response as pipeline::class_probabilities (q x H x W floats)
     /// for a post-processing stage such as segment_graph_cut.
     bool keep_probabilities = false;
+    /// Wall-clock budget of the training loop in seconds (0: none). Checked after each step, so a
+    /// run always takes at least one step; a run it stops sets info.values["stopped_by_time_budget"].
+    /// The iteration reached then depends on the machine, so a fixed seed no longer fixes the result.
+    double max_seconds = 0;
 };
 
 /// The DFC family's loss (Kim 2020 Eq. 5 and §2.6): w_sim CE against the pseudo-labels, plus
@@ -249,6 +254,8 @@ public:
         constexpr auto where = "tessel::stages::self_train";
         expects(opt.max_iterations >= 0, where, "max_iterations must be >= 0, got ", opt.max_iterations);
         expects(opt.min_labels >= 0, where, "min_labels must be >= 0, got ", opt.min_labels);
+        expects(std::isfinite(opt.max_seconds) && opt.max_seconds >= 0, where,
+                "max_seconds must be finite and >= 0 (0: no budget), got ", opt.max_seconds);
         if constexpr (nn::SkipsInputGrad<net_type>) m_net.set_input_grad_needed(false);
         static_assert(!requires { requires Loss::template bind<B>::reads_network; } ||
                           NetworkSelfTrainLoss<Loss, net_type, B>,
@@ -407,7 +414,8 @@ struct image_input {
 ///           state.superpixels for superpixel_majority)
 ///   writes: state.labels (raw channel indices 0..q-1), state.info.iterations, with
 ///           keep_probabilities pipeline::class_probabilities,
-///           state.info.values["final_loss"], ["labels_at_stop"]
+///           state.info.values["final_loss"], ["labels_at_stop"], and ["stopped_by_time_budget"]
+///           when train.max_seconds ended the run
 template <nn::LayerSpec Net, class Refine = no_refinement, class Loss = dfc_loss, class Optim = optim::sgd,
           class Init = default_network_init, class Input = image_input>
 struct self_train {
@@ -446,12 +454,21 @@ struct self_train {
             if (m_cfg.scribbles) min_labels = count_scribble_classes(*m_cfg.scribbles);
             index_t it = 0;
             typename trainer_type::step_result last;
+            const auto started = std::chrono::steady_clock::now();
+            bool out_of_time = false;
             for (; it < opt.max_iterations; ++it) {
                 last = trainer.step(x, st, refine);
                 if (opt.progress_every > 0 && (it + 1) % opt.progress_every == 0)
                     st.notify("self_train", it + 1, opt.max_iterations,
                               "labels " + std::to_string(last.labels_before) + ", loss " + std::to_string(last.loss));
                 if (last.labels_before <= min_labels) {
+                    ++it;
+                    break;
+                }
+                if (opt.max_seconds > 0 &&
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() >= opt.max_seconds &&
+                    it + 1 < opt.max_iterations) {
+                    out_of_time = true;
                     ++it;
                     break;
                 }
@@ -468,6 +485,7 @@ struct self_train {
             // A loss with parts (PiCNet's L_local, L_global, L_rec) reports those of the last step.
             if constexpr (requires { trainer.loss().report(st.info.values); }) trainer.loss().report(st.info.values);
             st.info.values["labels_at_stop"] = static_cast<double>(last.labels_before);
+            if (out_of_time) st.info.values["stopped_by_time_budget"] = 1;
         }
 
     private:
