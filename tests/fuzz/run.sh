@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang 14 (ASan + UBSan) in build-fuzz/, writes their seed
-# corpora (tests/fuzz/make_seeds.cpp) and runs each for SECONDS (default 20) on one core.
+# corpora (tests/fuzz/make_seeds.cpp) and runs each for SECONDS (default 20) on one core; the build uses every core.
 # Crashes are written to build-fuzz/findings/<target>/ and make the script fail.
 #   tests/fuzz/run.sh [SECONDS]      (TESSEL_FUZZ_SEED: libFuzzer seed, default 1, so CI runs repeat)
 set -euo pipefail
@@ -11,7 +11,7 @@ cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPI
   -DTESSEL_BUILD_FUZZERS=ON -DTESSEL_BUILD_TESTS=OFF -DTESSEL_BUILD_EXAMPLES=OFF -DTESSEL_BUILD_BENCH=OFF \
   -DTESSEL_ENABLE_CUDA=OFF >/dev/null
 targets=(image label_png scribble dataset model_file safetensors)
-cmake --build "$build" -j1 --target tessel_fuzz_seeds "${targets[@]/#/fuzz_}" >/dev/null
+cmake --build "$build" -j "$(nproc)" --target tessel_fuzz_seeds "${targets[@]/#/fuzz_}" >/dev/null
 rm -rf "$build/seeds"
 "$build/tests/fuzz/tessel_fuzz_seeds" "$build/seeds"
 status=0
