@@ -112,7 +112,7 @@ def run(cmd, timeout):
 class AdHocBuild:
     """A test executable of the given sources + tests/main.cpp, compiled with the build's flags."""
 
-    def __init__(self, build, sources):
+    def __init__(self, build, sources, extra_flags=()):
         db_path = os.path.join(build, "compile_commands.json")
         if not os.path.exists(db_path):
             sys.exit(f"{db_path} is missing; configure with -DCMAKE_EXPORT_COMPILE_COMMANDS=ON")
@@ -127,7 +127,9 @@ class AdHocBuild:
             if entry is None:
                 sys.exit(f"{src} is not in {db_path}")
             obj = os.path.join(self.dir, f"{k}_{os.path.basename(src)}.o")
-            self.compiles.append((self._retarget(entry, obj), entry["directory"]))
+            argv = self._retarget(entry, obj)
+            argv[1:1] = list(extra_flags)
+            self.compiles.append((argv, entry["directory"]))
             objects.append(obj)
         main_entry = self._entry(db, os.path.abspath("tests/main.cpp"), "tessel_test_main")
         if main_entry is None:
@@ -144,6 +146,18 @@ class AdHocBuild:
             f = os.path.normpath(os.path.join(e["directory"], e["file"]))
             if f == path and output_hint in e.get("output", e.get("command", "")):
                 return e
+        # A unity build (TESSEL_UNITY_TESTS) lists the batch, not its files: take the command of
+        # the batch that includes the file, with the file as its source.
+        for e in db:
+            f = os.path.normpath(os.path.join(e["directory"], e["file"]))
+            if "/Unity/unity_" not in f or not os.path.exists(f):
+                continue
+            with open(f) as batch:
+                if f'"{path}"' not in batch.read():
+                    continue
+            argv = list(e["arguments"] if "arguments" in e else shlex.split(e["command"]))
+            argv = [path if os.path.normpath(os.path.join(e["directory"], a)) == f else a for a in argv]
+            return {"directory": e["directory"], "file": path, "arguments": argv}
         return None
 
     @staticmethod
@@ -217,7 +231,7 @@ def main_sources(a):
 
     start = time.monotonic()
     budget = a.budget_minutes * 60 if a.budget_minutes else float("inf")
-    adhoc = AdHocBuild(a.build, a.sources)
+    adhoc = AdHocBuild(a.build, a.sources, ["-D_GLIBCXX_ASSERTIONS"] if a.assertions else [])
     test_cmd = [adhoc.exe] + ([f"--test-case={a.filter}"] if a.filter else [])
     ok, out = adhoc.build(a.timeout)
     if ok is not True:
@@ -276,6 +290,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("header", nargs="+", help="header, or header:FIRST-LAST with --sources")
     ap.add_argument("--target", help="test target to rebuild, e.g. test_metrics")
+    ap.add_argument("--assertions", action="store_true",
+                    help="with --sources: compile the test files with -D_GLIBCXX_ASSERTIONS, so that a "
+                         "mutant reading past a std::vector's end aborts")
     ap.add_argument("--sources", nargs="+", default=[],
                     help="build an ad-hoc test executable from these test files instead of --target")
     ap.add_argument("--mutant-seconds", type=int, default=600,
