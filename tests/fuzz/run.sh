@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang 14 (ASan + UBSan) in build-fuzz/, writes their seed
-# corpora (tests/fuzz/make_seeds.cpp) and runs each for SECONDS (default 20) on one core; the build uses every core.
+# corpora (tests/fuzz/make_seeds.cpp) and runs each for SECONDS (default 20) on one core (the build
+# uses every core).
 # Crashes are written to build-fuzz/findings/<target>/ and make the script fail.
 #   tests/fuzz/run.sh [SECONDS]      (TESSEL_FUZZ_SEED: libFuzzer seed, default 1, so CI runs repeat)
 set -euo pipefail

@@ -13,9 +13,9 @@
 #include <vector>
 
 #include "support/bad_inputs.hpp"
+#include "support/error_message.hpp"
 #include "support/synthetic.hpp"
 #include "tessel/io/image.hpp"
-#include "support/error_message.hpp"
 
 namespace fs = std::filesystem;
 namespace ts = tessel;

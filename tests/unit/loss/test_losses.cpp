@@ -5,13 +5,13 @@
 #include <string>
 
 #include "support/backend_test.hpp"
+#include "support/error_message.hpp"
 #include "support/tape_check.hpp"
 #include "tessel/loss/cross_entropy.hpp"
 #include "tessel/loss/mse.hpp"
 #include "tessel/loss/spatial_continuity.hpp"
 #include "tessel/nn/relu.hpp"
 #include "tessel/ops/argmax.hpp"
-#include "support/error_message.hpp"
 
 namespace ts = tessel;
 namespace ag = tessel::autograd;

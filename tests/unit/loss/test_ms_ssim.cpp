@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "support/error_message.hpp"
 #include "support/tape_check.hpp"
 #include "tessel/loss/ms_ssim.hpp"
-#include "support/error_message.hpp"
 
 namespace ts = tessel;
 namespace ag = tessel::autograd;

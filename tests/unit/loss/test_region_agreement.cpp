@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "support/error_message.hpp"
 #include "support/tape_check.hpp"
 #include "tessel/loss/region_agreement.hpp"
 #include "tessel/nn/activation.hpp"
-#include "support/error_message.hpp"
 
 namespace ts = tessel;
 namespace ag = tessel::autograd;
