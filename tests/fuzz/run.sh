@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang 14 (ASan + UBSan) in build-fuzz/, writes their seed
-# corpora (tests/fuzz/make_seeds.cpp) and runs each for SECONDS (default 20) on one core (the build
-# uses every core).
+# corpora (tests/fuzz/make_seeds.cpp) and runs each for SECONDS (default 20) on one core, as many
+# targets at a time as there are cores (the build uses every core too).
 # Crashes are written to build-fuzz/findings/<target>/ and make the script fail.
 #   tests/fuzz/run.sh [SECONDS]      (TESSEL_FUZZ_SEED: libFuzzer seed, default 1, so CI runs repeat)
 set -euo pipefail
@@ -15,8 +15,10 @@ targets=(image label_png scribble dataset model_file safetensors)
 cmake --build "$build" -j "$(nproc)" --target tessel_fuzz_seeds "${targets[@]/#/fuzz_}" >/dev/null
 rm -rf "$build/seeds"
 "$build/tests/fuzz/tessel_fuzz_seeds" "$build/seeds"
-status=0
-for t in "${targets[@]}"; do
+# One target per core at a time: the same budget per target in half the wall time on 2 cores.
+jobs=$(nproc)
+run_one() {
+  local t=$1
   mkdir -p "$build/corpus/$t" "$build/findings/$t"
   # -rss_limit_mb: a reader must refuse a hostile size before allocating it; 2 GB is generous.
   if ! UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 "$build/tests/fuzz/fuzz_$t" \
@@ -25,9 +27,17 @@ for t in "${targets[@]}"; do
        >"$build/findings/$t.log" 2>&1; then
     echo "fuzz_$t: FAILED (see $build/findings/$t.log)" >&2
     tail -40 "$build/findings/$t.log" >&2
-    status=1
-  else
-    echo "fuzz_$t: $(grep -E 'stat::number_of_executed_units' "$build/findings/$t.log" | awk '{print $2}') executions, no finding"
+    touch "$build/findings/$t.failed"
+    return 0
   fi
+  echo "fuzz_$t: $(grep -E 'stat::number_of_executed_units' "$build/findings/$t.log" | awk '{print $2}') executions, no finding"
+}
+rm -f "$build"/findings/*.failed
+for t in "${targets[@]}"; do
+  while (($(jobs -rp | wc -l) >= jobs)); do wait -n; done
+  run_one "$t" &
 done
+wait
+status=0
+for t in "${targets[@]}"; do [[ -e "$build/findings/$t.failed" ]] && status=1; done
 exit $status
