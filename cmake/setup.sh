@@ -5,6 +5,8 @@
 #   TESSEL_BUILD_DIR   build folder (default: build)
 #   TESSEL_CMAKE_ARGS  extra arguments for the CMake configure step
 #   TESSEL_SKIP_APT=1  skip the apt step (dependencies already present)
+#   TESSEL_SKIP_PEERS=1  do not install the benchmark peers OpenCV and Boost.Graph (CI: the benches
+#                      build without their peer comparisons; OpenCV alone is most of apt's time)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${TESSEL_BUILD_DIR:-build}
@@ -14,9 +16,10 @@ packages=(
   build-essential cmake pkg-config
   libeigen3-dev libxtensor-dev xtl-dev libxtensor-blas-dev libopenblas-dev
   doctest-dev libjpeg62-turbo-dev libpng-dev libstb-dev libcli11-dev nlohmann-json3-dev libfmt-dev libbenchmark-dev
-  libopencv-contrib-dev libboost-graph-dev
   clang-14 libclang-rt-14-dev   # the libFuzzer targets of tests/fuzz (CI)
 )
+# Peers of bench/slic_bench and bench/maxflow_bench, used when present.
+[[ "${TESSEL_SKIP_PEERS:-0}" == 1 ]] || packages+=(libopencv-contrib-dev libboost-graph-dev)
 # The Python module (python/, docs/python.md) and its pytest suite; scikit-image and scikit-learn
 # for the equality tests (they skip with a message without them).
 packages+=(pybind11-dev python3-dev python3-numpy python3-pytest python3-skimage python3-sklearn)
