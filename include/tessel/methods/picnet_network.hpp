@@ -73,6 +73,7 @@ struct picnet_network {
             m_y3 = &m_f3.forward(ctx, m_c3);
             const tensor<T, B>& u = upsampler(x.dim(2), x.dim(3)).forward(ctx, *m_y3);
             concat(u, y1, m_c4);
+            m_up->discard_output(ctx);  // read only by the concatenation (40 MB at 481 x 321)
             m_y4 = &m_f4.forward(ctx, m_c4);
             m_rec1 = &m_g1.forward(ctx, *m_y4);
             m_rec2 = &m_g2.forward(ctx, *m_y3);

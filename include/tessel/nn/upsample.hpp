@@ -117,23 +117,38 @@ struct upsample {
                         cfg.output_h, " x ", cfg.output_w);
         }
 
-        const tensor<T, B>& forward(context<B>&, const tensor<T, B>& x) {
+        const tensor<T, B>& forward(context<B>& ctx, const tensor<T, B>& x) {
             detail::expect_nchw(name, x);
             const index_t oh = output_size(x.dim(2), m_cfg.output_h, m_cfg);
             const index_t ow = output_size(x.dim(3), m_cfg.output_w, m_cfg);
             expects(oh > 0 && ow > 0, name, "scale_factor ", m_cfg.scale_factor, " gives an empty output (",
                     oh, " x ", ow, ") for input ", x.shape().str());
-            if (!(x.shape() == m_in) || m_y.dim(2) != oh || m_y.dim(3) != ow) build_tables(x.dim(2), x.dim(3), oh, ow);
+            if (!(x.shape() == m_in) || m_out[2] != oh || m_out[3] != ow)
+                build_tables(x.dim(2), x.dim(3), oh, ow);
             m_in = x.shape();
-            m_y.resize(shape{x.dim(0), x.dim(1), oh, ow});
+            m_out = shape{x.dim(0), x.dim(1), oh, ow};
+            if (m_released) ctx.scratch.take(m_y, m_out.numel());  // the memory lent in discard_output
+            m_released = false;
+            m_y.resize(m_out);
             parallel_for(B{}, m_y.numel(),
                          detail::resize_forward_fn<T>{axis(0), axis(1), m_cfg.mode == upsample_mode::nearest,
                                                       x.data(), m_y.data()});
             return m_y;
         }
+        /// Gives the output's memory back to ctx.scratch once the caller has read it: backward
+        /// needs only the shapes and the tables, and the next forward takes the memory back.
+        /// PiCNet copies its 64-channel full-resolution upsampling into a concatenation and
+        /// discards it: 40 MB at 481 x 321. Not nn::ReleasesOutput (the output is not rebuilt:
+        /// its input may itself be released by then), so sequential never calls it.
+        void discard_output(context<B>& ctx) {
+            if (m_released || m_y.numel() == 0) return;
+            ctx.scratch.donate(m_y);
+            m_released = true;
+        }
         const tensor<T, B>& backward(context<B>&, const tensor<T, B>& dy) {
-            expects(!m_y.empty(), name, "backward called before forward");
-            expect_same_shape(name, dy, m_y);
+            expects(m_out.rank == 4, name, "backward called before forward");
+            expects(dy.shape() == m_out, name, "gradient shape ", dy.shape().str(), " differs from the output shape ",
+                    m_out.str());
             m_dx.resize(m_in);
             parallel_for(B{}, m_dx.numel(), detail::resize_backward_fn<T>{axis(0), axis(1), dy.data(), m_dx.data()});
             return m_dx;
@@ -210,7 +225,8 @@ struct upsample {
         }
 
         config m_cfg{};
-        shape m_in{};
+        shape m_in{}, m_out{};
+        bool m_released = false;  ///< m_y's memory is lent to ctx.scratch (discard_output)
         index_t m_extent[2][2]{};
         tensor<index_t, B> m_index[2];
         tensor<T, B> m_weight[2];
@@ -220,5 +236,6 @@ struct upsample {
 
 static_assert(LayerSpec<upsample>);
 static_assert(Layer<upsample::bind<cpu_serial>, cpu_serial>);
+static_assert(!ReleasesOutput<upsample::bind<cpu_serial>, cpu_serial>);
 
 }  // namespace tessel::nn

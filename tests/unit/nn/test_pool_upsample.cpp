@@ -136,6 +136,30 @@ TEST_CASE("upsample: gradient checks") {
     nn_test::gradient_check<nn::upsample>({.mode = upsample_mode::bilinear, .output_h = 8, .output_w = 5}, s);
 }
 
+TEST_CASE("upsample: discard_output lends the output to the pool, backward and the next forward are unchanged") {
+    ts::rng init(1);
+    nn::context<ts::cpu_serial> ctx;
+    nn::upsample::bind<ts::cpu_serial, double> up({.mode = nn::upsample_mode::bilinear, .output_h = 5, .output_w = 9},
+                                                  init);
+    const auto x = ramp<ts::cpu_serial, double>(3, 4);
+    const std::vector<double> y0 = up.forward(ctx, x).to_vector();
+    ts::tensor<double> dy(ts::shape{1, 1, 5, 9});
+    for (ts::index_t i = 0; i < dy.numel(); ++i) dy.data()[i] = 0.25 * static_cast<double>(i % 7) - 0.5;
+    const std::vector<double> dx0 = up.backward(ctx, dy).to_vector();
+
+    const std::size_t held = ctx.scratch.capacity<double>();
+    up.forward(ctx, x);
+    up.discard_output(ctx);
+    CHECK(ctx.scratch.capacity<double>() >= held + 45);  // the 5 x 9 output went to the pool
+    up.discard_output(ctx);                               // a second call changes nothing
+    CHECK(up.backward(ctx, dy).to_vector() == dx0);
+    CHECK(up.forward(ctx, x).to_vector() == y0);
+    CHECK(ctx.scratch.capacity<double>() == held);  // ... and came back from it
+    ts::tensor<double> wrong(ts::shape{1, 1, 5, 8});
+    CHECK_THROWS_WITH_AS(up.backward(ctx, wrong), doctest::Contains("differs from the output shape [1,1,5,9]"),
+                         ts::error);
+}
+
 // Not bitwise: with -march=native the compiler may contract a*b+c into an FMA differently in the
 // serial and OpenMP instantiations of the same functor.
 TEST_CASE("pool and upsample: cpu_serial and cpu_omp agree") {
