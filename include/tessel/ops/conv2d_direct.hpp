@@ -106,9 +106,9 @@ inline void conv_forward_rows(const float* in, const tile& ti, index_t cin, cons
                               index_t o0, float* out, const tile& to, index_t y, index_t v) {
     const index_t kk = k * k, wo = cin * kk;
     vfloat acc[RB][OB];
-    for (int j = 0; j < OB; ++j) {
+    TESSEL_UNROLL for (int j = 0; j < OB; ++j) {
         const vfloat b = splat(bias ? bias[o0 + j] : 0.0f);
-        for (int r = 0; r < RB; ++r) acc[r][j] = b;
+        TESSEL_UNROLL for (int r = 0; r < RB; ++r) acc[r][j] = b;
     }
     for (index_t c = 0; c < cin; ++c)
         for (index_t dy = 0; dy < k; ++dy) {
@@ -116,15 +116,15 @@ inline void conv_forward_rows(const float* in, const tile& ti, index_t cin, cons
             const float* wr = w + o0 * wo + c * kk + dy * k;
             for (index_t dx = 0; dx < k; ++dx) {
                 vfloat x[RB];
-                for (int r = 0; r < RB; ++r) x[r] = load(row + r * ti.stride + dx);
-                for (int j = 0; j < OB; ++j) {
+                TESSEL_UNROLL for (int r = 0; r < RB; ++r) x[r] = load(row + r * ti.stride + dx);
+                TESSEL_UNROLL for (int j = 0; j < OB; ++j) {
                     const float wj = wr[j * wo + dx];
-                    for (int r = 0; r < RB; ++r) acc[r][j] += wj * x[r];
+                    TESSEL_UNROLL for (int r = 0; r < RB; ++r) acc[r][j] += wj * x[r];
                 }
             }
         }
-    for (int r = 0; r < RB; ++r)
-        for (int j = 0; j < OB; ++j) store(out + (o0 + j) * to.plane + to.lead + (y + r) * to.stride + v * lanes, acc[r][j]);
+    TESSEL_UNROLL for (int r = 0; r < RB; ++r)
+        TESSEL_UNROLL for (int j = 0; j < OB; ++j) store(out + (o0 + j) * to.plane + to.lead + (y + r) * to.stride + v * lanes, acc[r][j]);
 }
 template <int OB>
 inline void conv_forward_block(const float* in, const tile& ti, index_t cin, const float* w, const float* bias,
@@ -149,23 +149,23 @@ template <int CB, int RB>
 inline void conv_backward_data_rows(const float* dout, const tile& to, index_t cout, const float* w, index_t cin,
                                     index_t c0, float* din, const tile& ti, index_t y, index_t v) {
     vfloat acc[RB][CB];
-    for (int r = 0; r < RB; ++r)
-        for (int j = 0; j < CB; ++j) acc[r][j] = vfloat{};
+    TESSEL_UNROLL for (int r = 0; r < RB; ++r)
+        TESSEL_UNROLL for (int j = 0; j < CB; ++j) acc[r][j] = vfloat{};
     for (index_t o = 0; o < cout; ++o)
         for (index_t dy = 0; dy < 3; ++dy) {
             const float* row = dout + o * to.plane + to.lead + (y - dy) * to.stride + v * lanes;
             const float* wr = w + (o * cin + c0) * 9 + dy * 3;
             for (index_t dx = 0; dx < 3; ++dx) {
                 vfloat g[RB];
-                for (int r = 0; r < RB; ++r) g[r] = load(row + r * to.stride - dx);
-                for (int j = 0; j < CB; ++j) {
+                TESSEL_UNROLL for (int r = 0; r < RB; ++r) g[r] = load(row + r * to.stride - dx);
+                TESSEL_UNROLL for (int j = 0; j < CB; ++j) {
                     const float wj = wr[j * 9 + dx];
-                    for (int r = 0; r < RB; ++r) acc[r][j] += wj * g[r];
+                    TESSEL_UNROLL for (int r = 0; r < RB; ++r) acc[r][j] += wj * g[r];
                 }
             }
         }
-    for (int r = 0; r < RB; ++r)
-        for (int j = 0; j < CB; ++j) store(din + (c0 + j) * ti.plane + ti.lead + (y + r) * ti.stride + v * lanes, acc[r][j]);
+    TESSEL_UNROLL for (int r = 0; r < RB; ++r)
+        TESSEL_UNROLL for (int j = 0; j < CB; ++j) store(din + (c0 + j) * ti.plane + ti.lead + (y + r) * ti.stride + v * lanes, acc[r][j]);
 }
 template <int CB>
 inline void conv_backward_data_block(const float* dout, const tile& to, index_t cout, const float* w, index_t cin,
@@ -201,30 +201,30 @@ inline void conv_backward_weight_block(const float* dout, const tile& to, const 
     const index_t qv = to.body() / lanes;
     for (index_t c = 0; c < cin; ++c) {
         vfloat a[OB][9];
-        for (int j = 0; j < OB; ++j)
-            for (int t = 0; t < 9; ++t) a[j][t] = vfloat{};
+        TESSEL_UNROLL for (int j = 0; j < OB; ++j)
+            TESSEL_UNROLL for (int t = 0; t < 9; ++t) a[j][t] = vfloat{};
         const float* src = in + c * ti.plane + ti.lead;
         vfloat w[3][3];  // OneVectorRows: w[dy][dx] = input row q + dy shifted by dx
         if constexpr (OneVectorRows)
-            for (int dy = 0; dy < 2; ++dy)
-                for (int dx = 0; dx < 3; ++dx) w[dy][dx] = load(src + dy * lanes + dx);
+            TESSEL_UNROLL for (int dy = 0; dy < 2; ++dy)
+                TESSEL_UNROLL for (int dx = 0; dx < 3; ++dx) w[dy][dx] = load(src + dy * lanes + dx);
         for (index_t q = 0; q < qv; ++q) {
             vfloat d[OB];
-            for (int j = 0; j < OB; ++j) d[j] = load(dout + (o0 + j) * to.plane + to.lead + q * lanes);
+            TESSEL_UNROLL for (int j = 0; j < OB; ++j) d[j] = load(dout + (o0 + j) * to.plane + to.lead + q * lanes);
             if constexpr (OneVectorRows) {
-                for (int dx = 0; dx < 3; ++dx) w[2][dx] = load(src + (q + 2) * lanes + dx);
-                for (int t = 0; t < 9; ++t)
-                    for (int j = 0; j < OB; ++j) a[j][t] += d[j] * w[t / 3][t % 3];
-                for (int dx = 0; dx < 3; ++dx) w[0][dx] = w[1][dx], w[1][dx] = w[2][dx];
+                TESSEL_UNROLL for (int dx = 0; dx < 3; ++dx) w[2][dx] = load(src + (q + 2) * lanes + dx);
+                TESSEL_UNROLL for (int t = 0; t < 9; ++t)
+                    TESSEL_UNROLL for (int j = 0; j < OB; ++j) a[j][t] += d[j] * w[t / 3][t % 3];
+                TESSEL_UNROLL for (int dx = 0; dx < 3; ++dx) w[0][dx] = w[1][dx], w[1][dx] = w[2][dx];
             } else {
-                for (int t = 0; t < 9; ++t) {
+                TESSEL_UNROLL for (int t = 0; t < 9; ++t) {
                     const vfloat x = load(src + q * lanes + off[t]);
-                    for (int j = 0; j < OB; ++j) a[j][t] += d[j] * x;
+                    TESSEL_UNROLL for (int j = 0; j < OB; ++j) a[j][t] += d[j] * x;
                 }
             }
         }
-        for (int j = 0; j < OB; ++j)
-            for (int t = 0; t < 9; ++t) {
+        TESSEL_UNROLL for (int j = 0; j < OB; ++j)
+            TESSEL_UNROLL for (int t = 0; t < 9; ++t) {
                 float* dst = acc + (((o0 + j) * cin + c) * 9 + t) * lanes;
                 store(dst, load(dst) + a[j][t]);
             }
