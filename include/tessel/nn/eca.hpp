@@ -20,9 +20,13 @@ namespace tessel::nn {
 namespace detail {
 
 /// The per-(n, c) quantities of ECA live in N*C arrays; a 1-D convolution runs along c.
+/// Elementwise passes run one functor call per chunk of a plane rather than per element, so the
+/// plane index (a 64-bit division) and the gate's neighbourhood are computed once per chunk.
 struct eca_dims {
     index_t channels, hw, kernel;
+    static constexpr index_t chunk = 2048;
     TESSEL_HD index_t pad() const { return (kernel - 1) / 2; }
+    TESSEL_HD index_t chunks_per_plane() const { return (hw + chunk - 1) / chunk; }
 };
 
 template <class T>
@@ -57,11 +61,18 @@ struct eca_conv_gate_fn {  // g = sigmoid(sum_j w[j] s[c + j - pad]), cross-corr
 
 template <class T>
 struct eca_scale_fn {
-    index_t hw;
+    eca_dims d;
     const T* x;
     const T* g;
     T* y;
-    TESSEL_HD void operator()(index_t i) const { y[i] = x[i] * g[i / hw]; }
+    TESSEL_HD void operator()(index_t j) const {  // j = plane * chunks_per_plane + chunk
+        const index_t per = d.chunks_per_plane(), p = j / per, k0 = (j - p * per) * eca_dims::chunk;
+        const index_t k1 = k0 + eca_dims::chunk < d.hw ? k0 + eca_dims::chunk : d.hw;
+        const T gp = g[p];
+        const T* xp = x + p * d.hw;
+        T* yp = y + p * d.hw;
+        for (index_t k = k0; k < k1; ++k) yp[k] = xp[k] * gp;
+    }
 };
 
 template <class T>
@@ -105,14 +116,19 @@ struct eca_input_grad_fn {  // dx = dy g + (sum_j dz[c - j + pad] w[j]) / (H W)
     const T* dy;
     const T* g;
     T* dx;
-    TESSEL_HD void operator()(index_t i) const {
-        const index_t p = i / d.hw, c = p % d.channels, row = p - c;
+    TESSEL_HD void operator()(index_t j) const {  // j = plane * chunks_per_plane + chunk
+        const index_t per = d.chunks_per_plane(), p = j / per, k0 = (j - p * per) * eca_dims::chunk;
+        const index_t k1 = k0 + eca_dims::chunk < d.hw ? k0 + eca_dims::chunk : d.hw;
+        const index_t c = p % d.channels, row = p - c;
         T ds = 0;
-        for (index_t j = 0; j < d.kernel; ++j) {
-            const index_t cc = c - j + d.pad();
-            if (cc >= 0 && cc < d.channels) ds += dz[row + cc] * w[j];
+        for (index_t t = 0; t < d.kernel; ++t) {
+            const index_t cc = c - t + d.pad();
+            if (cc >= 0 && cc < d.channels) ds += dz[row + cc] * w[t];
         }
-        dx[i] = dy[i] * g[p] + ds / static_cast<T>(d.hw);
+        const T mean_part = ds / static_cast<T>(d.hw), gp = g[p];
+        const T* dyp = dy + p * d.hw;
+        T* dxp = dx + p * d.hw;
+        for (index_t k = k0; k < k1; ++k) dxp[k] = dyp[k] * gp + mean_part;
     }
 };
 
@@ -168,7 +184,7 @@ struct eca {
             y.resize(x.shape());
             parallel_for(B{}, planes, detail::eca_pool_fn<T>{d, x.data(), m_s.data()});
             parallel_for(B{}, planes, detail::eca_conv_gate_fn<T>{d, m_weight.data(), m_s.data(), m_g.data()});
-            parallel_for(B{}, x.numel(), detail::eca_scale_fn<T>{d.hw, x.data(), m_g.data(), y.data()});
+            parallel_for(B{}, planes * d.chunks_per_plane(), detail::eca_scale_fn<T>{d, x.data(), m_g.data(), y.data()});
         }
         static constexpr bool overwritable_output = true;
         const tensor<T, B>& backward(context<B>& ctx, const tensor<T, B>& dy) {
@@ -187,7 +203,7 @@ struct eca {
             parallel_for(B{}, planes, detail::eca_gate_grad_fn<T>{d, m_x->data(), dy.data(), m_g.data(), m_dz.data()});
             parallel_for(B{}, m_kernel,
                          detail::eca_weight_grad_fn<T>{d, planes, m_dz.data(), m_s.data(), m_weight_grad.data()});
-            parallel_for(B{}, dy.numel(),
+            parallel_for(B{}, planes * d.chunks_per_plane(),
                          detail::eca_input_grad_fn<T>{d, m_weight.data(), m_dz.data(), dy.data(), m_g.data(), dx.data()});
         }
         parameter_list<T, B> parameters() { return {{&m_weight, &m_weight_grad, "weight"}}; }

@@ -36,19 +36,28 @@ struct pool_geometry {
     }
 };
 
+// One functor call per output (or input) row, not per element: the index arithmetic (divisions
+// on 64-bit integers, window bounds, divisors) is paid once per row, and the inner loop over a
+// row's columns is plain. PiCNet pools a 64-channel full-resolution map every iteration.
 template <class T>
 struct avg_pool_forward_fn {
     pool_geometry g;
     const T* x;
     T* y;
-    TESSEL_HD void operator()(index_t i) const {
-        const index_t ow = i % g.out_w, oh = (i / g.out_w) % g.out_h, plane = i / (g.out_w * g.out_h);
+    TESSEL_HD void operator()(index_t row) const {  // row = plane * out_h + oh
+        const index_t oh = row % g.out_h, plane = row / g.out_h;
         const T* xp = x + plane * g.in_h * g.in_w;
-        const index_t hs = oh * g.stride - g.padding, ws = ow * g.stride - g.padding;
-        T sum = 0;
-        for (index_t h = hs > 0 ? hs : 0; h < hs + g.kernel && h < g.in_h; ++h)
-            for (index_t w = ws > 0 ? ws : 0; w < ws + g.kernel && w < g.in_w; ++w) sum += xp[h * g.in_w + w];
-        y[i] = sum / static_cast<T>(g.divisor(oh, ow));
+        T* yr = y + row * g.out_w;
+        const index_t hs = oh * g.stride - g.padding;
+        const index_t h0 = hs > 0 ? hs : 0, h1 = hs + g.kernel < g.in_h ? hs + g.kernel : g.in_h;
+        for (index_t ow = 0; ow < g.out_w; ++ow) {
+            const index_t ws = ow * g.stride - g.padding;
+            const index_t w0 = ws > 0 ? ws : 0, w1 = ws + g.kernel < g.in_w ? ws + g.kernel : g.in_w;
+            T sum = 0;
+            for (index_t h = h0; h < h1; ++h)
+                for (index_t w = w0; w < w1; ++w) sum += xp[h * g.in_w + w];
+            yr[ow] = sum / static_cast<T>(g.divisor(oh, ow));
+        }
     }
 };
 
@@ -61,21 +70,28 @@ TESSEL_HD inline void windows_containing(index_t i, index_t kernel, index_t stri
     hi = hi < out ? hi : out;
 }
 
+/// Each input row is written by one call, which adds the share of every window over it in the
+/// order (window row, window column) ascending: per element the same terms in the same order as a
+/// gather, so no atomics and no dependence on the thread count.
 template <class T>
 struct avg_pool_backward_fn {
     pool_geometry g;
     const T* dy;
     T* dx;
-    TESSEL_HD void operator()(index_t i) const {
-        const index_t iw = i % g.in_w, ih = (i / g.in_w) % g.in_h, plane = i / (g.in_w * g.in_h);
+    TESSEL_HD void operator()(index_t row) const {  // row = plane * in_h + ih
+        const index_t ih = row % g.in_h, plane = row / g.in_h;
         const T* dyp = dy + plane * g.out_h * g.out_w;
-        index_t h0, h1, w0, w1;
+        T* dxr = dx + row * g.in_w;
+        for (index_t w = 0; w < g.in_w; ++w) dxr[w] = 0;
+        index_t h0, h1;
         windows_containing(ih, g.kernel, g.stride, g.padding, g.out_h, h0, h1);
-        windows_containing(iw, g.kernel, g.stride, g.padding, g.out_w, w0, w1);
-        T sum = 0;
         for (index_t oh = h0; oh < h1; ++oh)
-            for (index_t ow = w0; ow < w1; ++ow) sum += dyp[oh * g.out_w + ow] / static_cast<T>(g.divisor(oh, ow));
-        dx[i] = sum;
+            for (index_t ow = 0; ow < g.out_w; ++ow) {
+                const index_t ws = ow * g.stride - g.padding;
+                const index_t w0 = ws > 0 ? ws : 0, w1 = ws + g.kernel < g.in_w ? ws + g.kernel : g.in_w;
+                const T share = dyp[oh * g.out_w + ow] / static_cast<T>(g.divisor(oh, ow));
+                for (index_t w = w0; w < w1; ++w) dxr[w] += share;
+            }
     }
 };
 
@@ -140,14 +156,14 @@ struct avg_pool2d {
             expects(oh > 0 && ow > 0, name, "input ", x.shape().str(), " is smaller than the kernel ", m_cfg.kernel,
                     " (padding ", m_cfg.padding, ")");
             m_y.resize(shape{x.dim(0), x.dim(1), oh, ow});
-            parallel_for(B{}, m_y.numel(), detail::avg_pool_forward_fn<T>{geometry(), x.data(), m_y.data()});
+            parallel_for(B{}, m_y.numel() / m_y.dim(3), detail::avg_pool_forward_fn<T>{geometry(), x.data(), m_y.data()});
             return m_y;
         }
         const tensor<T, B>& backward(context<B>&, const tensor<T, B>& dy) {
             expects(!m_y.empty(), name, "backward called before forward");
             expect_same_shape(name, dy, m_y);
             m_dx.resize(m_in);
-            parallel_for(B{}, m_dx.numel(), detail::avg_pool_backward_fn<T>{geometry(), dy.data(), m_dx.data()});
+            parallel_for(B{}, m_dx.numel() / m_in[3], detail::avg_pool_backward_fn<T>{geometry(), dy.data(), m_dx.data()});
             return m_dx;
         }
         parameter_list<T, B> parameters() { return {}; }

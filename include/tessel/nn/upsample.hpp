@@ -40,22 +40,28 @@ struct resize_axis {
     }
 };
 
+// One functor call per row (of the output in forward, of the input in backward): the plane and
+// row indices and the row's vertical taps are found once per row, not once per element.
 template <class T>
 struct resize_forward_fn {
     resize_axis<T> ay, ax;
     bool nearest;
     const T* x;
     T* y;
-    TESSEL_HD void operator()(index_t i) const {
-        const index_t ox = i % ax.out, oy = (i / ax.out) % ay.out, plane = i / (ax.out * ay.out);
+    TESSEL_HD void operator()(index_t row) const {  // row = plane * out_h + oy
+        const index_t oy = row % ay.out, plane = row / ay.out;
         const T* xp = x + plane * ay.in * ax.in;
-        const index_t r0 = ay.src0[oy] * ax.in, r1 = ay.src1[oy] * ax.in;
-        const index_t c0 = ax.src0[ox], c1 = ax.src1[ox];
+        const T* x0 = xp + ay.src0[oy] * ax.in;
+        const T* x1 = xp + ay.src1[oy] * ax.in;
+        T* yr = y + row * ax.out;
         if (nearest) {
-            y[i] = xp[r0 + c0];
-        } else {  // PyTorch's order of operations
-            y[i] = ay.w0[oy] * (ax.w0[ox] * xp[r0 + c0] + ax.w1[ox] * xp[r0 + c1]) +
-                   ay.w1[oy] * (ax.w0[ox] * xp[r1 + c0] + ax.w1[ox] * xp[r1 + c1]);
+            for (index_t ox = 0; ox < ax.out; ++ox) yr[ox] = x0[ax.src0[ox]];
+            return;
+        }
+        const T wy0 = ay.w0[oy], wy1 = ay.w1[oy];
+        for (index_t ox = 0; ox < ax.out; ++ox) {  // PyTorch's order of operations
+            const index_t c0 = ax.src0[ox], c1 = ax.src1[ox];
+            yr[ox] = wy0 * (ax.w0[ox] * x0[c0] + ax.w1[ox] * x0[c1]) + wy1 * (ax.w0[ox] * x1[c0] + ax.w1[ox] * x1[c1]);
         }
     }
 };
@@ -65,18 +71,21 @@ struct resize_backward_fn {
     resize_axis<T> ay, ax;
     const T* dy;
     T* dx;
-    TESSEL_HD void operator()(index_t i) const {
-        const index_t ix = i % ax.in, iy = (i / ax.in) % ay.in, plane = i / (ax.in * ay.in);
+    TESSEL_HD void operator()(index_t row) const {  // row = plane * in_h + iy
+        const index_t iy = row % ay.in, plane = row / ay.in;
         const T* dyp = dy + plane * ay.out * ax.out;
-        T sum = 0;
+        T* dxr = dx + row * ax.in;
+        for (index_t ix = 0; ix < ax.in; ++ix) dxr[ix] = 0;
         for (index_t oy = ay.lo[iy]; oy < ay.hi[iy]; ++oy) {
             const T wy = ay.weight(oy, iy);
             if (wy == T(0)) continue;
-            T row = 0;
-            for (index_t ox = ax.lo[ix]; ox < ax.hi[ix]; ++ox) row += ax.weight(ox, ix) * dyp[oy * ax.out + ox];
-            sum += wy * row;
+            const T* dyr = dyp + oy * ax.out;
+            for (index_t ix = 0; ix < ax.in; ++ix) {
+                T acc = 0;
+                for (index_t ox = ax.lo[ix]; ox < ax.hi[ix]; ++ox) acc += ax.weight(ox, ix) * dyr[ox];
+                dxr[ix] += wy * acc;
+            }
         }
-        dx[i] = sum;
     }
 };
 
@@ -130,7 +139,7 @@ struct upsample {
             if (m_released) ctx.scratch.take(m_y, m_out.numel());  // the memory lent in discard_output
             m_released = false;
             m_y.resize(m_out);
-            parallel_for(B{}, m_y.numel(),
+            parallel_for(B{}, m_y.numel() / ow,
                          detail::resize_forward_fn<T>{axis(0), axis(1), m_cfg.mode == upsample_mode::nearest,
                                                       x.data(), m_y.data()});
             return m_y;
@@ -150,7 +159,7 @@ struct upsample {
             expects(dy.shape() == m_out, name, "gradient shape ", dy.shape().str(), " differs from the output shape ",
                     m_out.str());
             m_dx.resize(m_in);
-            parallel_for(B{}, m_dx.numel(), detail::resize_backward_fn<T>{axis(0), axis(1), dy.data(), m_dx.data()});
+            parallel_for(B{}, m_dx.numel() / m_in[3], detail::resize_backward_fn<T>{axis(0), axis(1), dy.data(), m_dx.data()});
             return m_dx;
         }
         parameter_list<T, B> parameters() { return {}; }

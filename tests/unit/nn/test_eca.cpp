@@ -1,6 +1,8 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "nn_test_util.hpp"
 #include "support/backend_test.hpp"
@@ -94,3 +96,58 @@ TEST_CASE("eca: bad configs and inputs") {
     CHECK_THROWS_WITH_AS(e.forward(ctx, empty), doctest::Contains("tessel::nn::eca: empty input"), ts::error);
     CHECK_THROWS_WITH_AS(e.forward(ctx, flat), doctest::Contains("NCHW"), ts::error);
 }
+
+// Planes of more than one elementwise chunk (2048 values): 47 x 93 = 4371 = 2 x 2048 + 275, so
+// the scale and input-gradient passes cover full chunks and a partial last one per plane. The
+// reference is the definition summed in double, element by element.
+template <class B>
+void eca_long_planes() {
+    const ts::index_t n = 2, c = 5, h = 47, w = 93, hw = h * w;
+    ts::rng init(4);
+    nn::eca::bind<B> e({.channels = c, .kernel = 3}, init);
+    e.weight() = ts::tensor<float, B>(ts::shape{3}, {0.7f, -0.4f, 1.3f});
+    std::vector<float> xv(static_cast<std::size_t>(n * c * hw)), dyv(xv.size());
+    for (std::size_t i = 0; i < xv.size(); ++i) {
+        xv[i] = static_cast<float>(std::sin(0.37 * static_cast<double>(i)) + 0.1 * static_cast<double>(i % 7));
+        dyv[i] = static_cast<float>(std::cos(0.11 * static_cast<double>(i)));
+    }
+    const ts::tensor<float, B> x(ts::shape{n, c, h, w}, xv), dy(ts::shape{n, c, h, w}, dyv);
+    nn::context<B> ctx;
+    const auto y = e.forward(ctx, x).to_vector();
+    const auto dx = e.backward(ctx, dy).to_vector();
+    const double wt[3] = {0.7, -0.4, 1.3};
+    std::vector<double> s(static_cast<std::size_t>(n * c)), g(s.size()), dz(s.size());
+    for (ts::index_t p = 0; p < n * c; ++p) {
+        double sum = 0;
+        for (ts::index_t k = 0; k < hw; ++k) sum += xv[static_cast<std::size_t>(p * hw + k)];
+        s[static_cast<std::size_t>(p)] = sum / static_cast<double>(hw);
+    }
+    for (ts::index_t p = 0; p < n * c; ++p) {
+        const ts::index_t ch = p % c, row = p - ch;
+        double z = 0;
+        for (int j = 0; j < 3; ++j)
+            if (ch + j - 1 >= 0 && ch + j - 1 < c) z += wt[j] * s[static_cast<std::size_t>(row + ch + j - 1)];
+        g[static_cast<std::size_t>(p)] = 1 / (1 + std::exp(-z));
+        double dot = 0;
+        for (ts::index_t k = 0; k < hw; ++k)
+            dot += double(dyv[static_cast<std::size_t>(p * hw + k)]) * xv[static_cast<std::size_t>(p * hw + k)];
+        const double gp = g[static_cast<std::size_t>(p)];
+        dz[static_cast<std::size_t>(p)] = dot * gp * (1 - gp);
+    }
+    double worst_y = 0, worst_dx = 0;
+    for (ts::index_t p = 0; p < n * c; ++p) {
+        const ts::index_t ch = p % c, row = p - ch;
+        double ds = 0;
+        for (int j = 0; j < 3; ++j)
+            if (ch - j + 1 >= 0 && ch - j + 1 < c) ds += dz[static_cast<std::size_t>(row + ch - j + 1)] * wt[j];
+        for (ts::index_t k = 0; k < hw; ++k) {
+            const auto i = static_cast<std::size_t>(p * hw + k);
+            const double gp = g[static_cast<std::size_t>(p)];
+            worst_y = std::max(worst_y, std::abs(y[i] - xv[i] * gp));
+            worst_dx = std::max(worst_dx, std::abs(dx[i] - (dyv[i] * gp + ds / static_cast<double>(hw))));
+        }
+    }
+    CHECK(worst_y < 2e-6);
+    CHECK(worst_dx < 2e-6);
+}
+TESSEL_BACKEND_TEST("eca: planes longer than one chunk, against the definition", eca_long_planes)
