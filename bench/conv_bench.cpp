@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "args.hpp"
 #include "tessel/nn/batch_norm.hpp"
 #include "tessel/nn/conv2d.hpp"
 #include "tessel/nn/relu.hpp"
@@ -43,7 +44,8 @@ double best_of(int reps, F&& f) {
 }
 
 int main(int argc, char** argv) {
-    const int reps = argc > 1 ? std::atoi(argv[1]) : 3;
+    ts::bench::handle_help(argc, argv, "usage: conv_bench [repeats (default 3)]: 3x3 convolution and GEMM timings at 481x321");
+    const int reps = static_cast<int>(ts::bench::int_arg(argc, argv, 1, 3, 1, 1000, "repeats"));
     const int threads = ts::num_threads(B{});
     const ts::index_t H = 321, W = 481, q = 100, P = H * W;
 

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "args.hpp"
 #include "tessel/nn/conv2d.hpp"
 
 namespace ts = tessel;
@@ -61,7 +62,8 @@ double time_engine(const shape_case& c, ts::nn::conv_engine e, int reps, bool& d
 }  // namespace
 
 int main(int argc, char** argv) {
-    const int reps = argc > 1 ? std::max(1, std::atoi(argv[1])) : 3;
+    ts::bench::handle_help(argc, argv, "usage: conv_engines_bench [repeats (default 3)]: every convolution engine on the presets' layer shapes");
+    const int reps = static_cast<int>(ts::bench::int_arg(argc, argv, 1, 3, 1, 1000, "repeats"));
     const shape_case cases[] = {
         {"kim2020_conv1_3x100_481x321", 1, 3, 100, 321, 481, 1, false},
         {"grapl_dense_3x32_481x321", 1, 3, 32, 321, 481, 0, false},

@@ -8,7 +8,7 @@
 //     first step is a warm-up), and what 100 epochs over 300 (train + val) and over 500 images
 //     (the paper's whole BSDS500) would take at that rate.
 // No PyTorch peer: the method has no public implementation to compare with.
-// Usage: dsc_bench [T (default 128)] [image ("" = first BSDS500 val image)] [model file ("" = untrained)]
+// Usage: dsc_bench [T (default 128)] [image (\"\" = first BSDS500 val image)] [model file (\"\" = untrained)]
 //                  [training steps timed (default 3)]
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -27,6 +27,7 @@
 #include <tessel/methods/dsc.hpp>
 #include <tessel/optim/adam.hpp>
 
+#include "args.hpp"
 #include "support/synthetic.hpp"
 
 namespace ts = tessel;
@@ -78,11 +79,12 @@ bool in_child(F fn, child_result& r, double& peak_mb) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    const int T = argc > 1 ? std::max(0, std::atoi(argv[1])) : 128;
+    ts::bench::handle_help(argc, argv, "usage: dsc_bench [T (default 128)] [image (\"\" = first BSDS500 val image)] [model file (\"\" = untrained)] [training steps timed (default 3)]");
+    const int T = static_cast<int>(ts::bench::int_arg(argc, argv, 1, 128, 0, 100000, "T"));
     std::string name;
     const auto img = bench_image(argc > 2 ? argv[2] : "", name);
     const std::string model = argc > 3 ? argv[3] : "";
-    const int train_steps = argc > 4 ? std::max(1, std::atoi(argv[4])) : 3;
+    const int train_steps = static_cast<int>(ts::bench::int_arg(argc, argv, 4, 3, 1, 100000, "training steps"));
     const int threads = ts::num_threads(B{});
 
     child_result r;

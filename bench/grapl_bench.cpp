@@ -13,6 +13,7 @@
 #include <fstream>
 #include <string>
 
+#include "args.hpp"
 #include "peer.hpp"
 #include "support/synthetic.hpp"
 #include "tessel/io/image.hpp"
@@ -22,7 +23,8 @@ namespace ts = tessel;
 
 int main(int argc, char** argv) {
     omp_set_num_threads(2);
-    const int repeats = argc > 1 ? std::stoi(argv[1]) : 2;
+    ts::bench::handle_help(argc, argv, "usage: grapl_bench [repeats (default 2)]: GraPL on the first BSDS500 val image, then its PyTorch peer");
+    const int repeats = static_cast<int>(ts::bench::int_arg(argc, argv, 1, 2, 1, 1000, "repeats"));
     const std::string dir = std::string(TESSEL_BENCH_DATA_DIR) + "/bsds500/val";
     std::string source = "synthetic";
     std::string note;

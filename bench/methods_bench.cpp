@@ -24,6 +24,7 @@
 #include <tessel/methods/kim2020.hpp>
 #include <tessel/methods/picnet.hpp>
 
+#include "args.hpp"
 #include "peer.hpp"
 #include "support/synthetic.hpp"
 
@@ -118,7 +119,8 @@ bool in_child(F fn, double& seconds, double& peak_mb) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    const int iterations = argc > 1 ? std::max(1, std::atoi(argv[1])) : 6;
+    ts::bench::handle_help(argc, argv, "usage: methods_bench [iterations (default 6)] [image (\"\" = first BSDS500 val image)] [only: presets whose bench name contains this, e.g. azad2025]");
+    const int iterations = static_cast<int>(ts::bench::int_arg(argc, argv, 1, 6, 1, 100000, "iterations"));
     std::string name;
     const auto img = bench_image(argc > 2 ? argv[2] : "", name);
     const std::string only = argc > 3 ? argv[3] : "";

@@ -17,11 +17,13 @@
 #include <tessel/io/image.hpp>
 #include <tessel/methods/unseggnet.hpp>
 
+#include "args.hpp"
 #include "support/synthetic.hpp"
 
 namespace ts = tessel;
 
 int main(int argc, char** argv) {
+    ts::bench::handle_help(argc, argv, "usage: unseggnet_bench [image (\"\" = first ECSSD sample, else a synthetic picture)] [epochs (default 100)]");
     std::string name = "synthetic 300x200";
     ts::image<std::uint8_t> img = ts::testing::make_shapes(300, 200, 6, 1).img;
     if (argc > 1 && *argv[1]) {
@@ -37,7 +39,7 @@ int main(int argc, char** argv) {
                     break;
                 }
     }
-    const ts::index_t epochs = argc > 2 ? std::atoi(argv[2]) : 100;
+    const ts::index_t epochs = ts::bench::int_arg(argc, argv, 2, 100, 1, 1000000, "epochs");
 
     ts::rng gen(0);
     const auto w = ts::nn::random_vit({}, gen);
