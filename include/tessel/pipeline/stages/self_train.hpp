@@ -149,7 +149,7 @@ struct self_train_options {
     index_t max_iterations = 1000;       ///< maxIter
     index_t min_labels = 3;              ///< stop once the label count is <= this (0: never)
     bool label_from_last_iteration = false;  ///< output the last training labelling instead of a fresh forward
-    index_t progress_every = 1;          ///< progress callback period in iterations (the caller throttles)
+    index_t progress_every = 1;          ///< progress callback period in iterations (0: none; the caller throttles)
     /// Keep the softmax of the output response as pipeline::class_probabilities (q x H x W floats)
     /// for a post-processing stage such as segment_graph_cut.
     bool keep_probabilities = false;
@@ -254,6 +254,8 @@ public:
         constexpr auto where = "tessel::stages::self_train";
         expects(opt.max_iterations >= 0, where, "max_iterations must be >= 0, got ", opt.max_iterations);
         expects(opt.min_labels >= 0, where, "min_labels must be >= 0, got ", opt.min_labels);
+        expects(opt.progress_every >= 0, where, "progress_every must be >= 0 (0: no progress), got ",
+                opt.progress_every);
         expects(std::isfinite(opt.max_seconds) && opt.max_seconds >= 0, where,
                 "max_seconds must be finite and >= 0 (0: no budget), got ", opt.max_seconds);
         if constexpr (nn::SkipsInputGrad<net_type>) m_net.set_input_grad_needed(false);
