@@ -5,6 +5,8 @@
 // trainer's progress period and its smallest image.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <limits>
 #include <string_view>
 #include <utility>
@@ -142,4 +144,73 @@ TEST_CASE("self_train: an image of one pixel is refused, two pixels train withou
     // The continuity term compares neighbouring rows and columns: one row is refused by the loss.
     CHECK_THROWS_WITH_AS(policies_test::progress_steps(two, {.max_iterations = 2, .min_labels = 0}),
                          doctest::Contains("needs at least 2 rows and 2 columns"), ts::error);
+}
+
+namespace policies_test {
+/// -log softmax(z)[c] for one pixel of 3 logits, in double.
+double nll(const float* z, int c) {
+    const double m = std::max({double(z[0]), double(z[1]), double(z[2])});
+    double s = 0;
+    for (int k = 0; k < 3; ++k) s += std::exp(z[k] - m);
+    return std::log(s) + m - z[c];
+}
+}  // namespace policies_test
+
+TEST_CASE("dfc_loss with scribbles: CE over unscribbled pixels + w_scr CE over scribbled ones, by hand") {
+    // q = 3 classes on a 2 x 2 image; pixel-major copies of the logits for the reference.
+    const float zp[4][3] = {{1.0f, -0.5f, 0.25f}, {0.0f, 2.0f, -1.0f}, {-0.75f, 0.5f, 1.5f}, {0.3f, 0.2f, 0.1f}};
+    std::vector<float> planar(12);
+    for (int p = 0; p < 4; ++p)
+        for (int c = 0; c < 3; ++c) planar[static_cast<std::size_t>(c * 4 + p)] = zp[p][c];
+    const ts::tensor<float, ts::cpu_serial> r(ts::shape{1, 3, 2, 2}, planar);
+    const ts::tensor<ts::label_t, ts::cpu_serial> pseudo(ts::shape{1, 2, 2}, {0, 1, 2, 0});
+    ts::pipeline::state<ts::cpu_serial> st;
+    ts::tensor<float, ts::cpu_serial> dr;
+    const double w_sim = 0.75, w_scr = 2.5;
+    ts::stages::dfc_loss::bind<ts::cpu_serial> loss({.similarity_weight = w_sim, .continuity_weight = 0,
+                                                     .scribble_weight = w_scr});
+    // Scribbles on pixels 1 (class 2, the last one: a value equal to q - 1 is a class) and 3 (class 1).
+    const ts::label_t u = ts::stages::scribble_unlabelled;
+    ts::label_map a(2, 2, u);
+    a.data()[1] = 2;
+    a.data()[3] = 1;
+    loss.set_scribbles(&a);
+    using policies_test::nll;
+    const double expect_a = w_sim * (nll(zp[0], 0) + nll(zp[2], 2)) / 2 + w_scr * (nll(zp[1], 2) + nll(zp[3], 1)) / 2;
+    CHECK(loss.value_and_grad(r, pseudo, dr, st) == doctest::Approx(expect_a).epsilon(1e-6));
+    // Another map set later is read afresh (the prepared targets are per map): one scribble only.
+    ts::label_map b(2, 2, u);
+    b.data()[0] = 1;
+    loss.set_scribbles(&b);
+    const double expect_b = w_sim * (nll(zp[1], 1) + nll(zp[2], 2) + nll(zp[3], 0)) / 3 + w_scr * nll(zp[0], 1);
+    CHECK(loss.value_and_grad(r, pseudo, dr, st) == doctest::Approx(expect_b).epsilon(1e-6));
+    // Cleared: the plain CE against the pseudo-labels over every pixel.
+    loss.set_scribbles(nullptr);
+    const double expect_none = w_sim * (nll(zp[0], 0) + nll(zp[1], 1) + nll(zp[2], 2) + nll(zp[3], 0)) / 4;
+    CHECK(loss.value_and_grad(r, pseudo, dr, st) == doctest::Approx(expect_none).epsilon(1e-6));
+    // With continuity weight 1.5: + 1.5 (mean |vertical differences| + mean |horizontal ones|),
+    // each over 3 classes x 2 pairs. The reported value is the weighted objective, not the sum
+    // of the unweighted terms.
+    double vertical = 0, horizontal = 0;
+    for (int c = 0; c < 3; ++c) {
+        vertical += std::abs(zp[2][c] - zp[0][c]) + std::abs(zp[3][c] - zp[1][c]);
+        horizontal += std::abs(zp[1][c] - zp[0][c]) + std::abs(zp[3][c] - zp[2][c]);
+    }
+    ts::stages::dfc_loss::bind<ts::cpu_serial> with_continuity({.similarity_weight = w_sim, .continuity_weight = 1.5});
+    CHECK(with_continuity.value_and_grad(r, pseudo, dr, st) ==
+          doctest::Approx(expect_none + 1.5 * (vertical / 6 + horizontal / 6)).epsilon(1e-6));
+    // A value equal to q is not a class, nor is a negative one or any other besides scribble_unlabelled.
+    for (const ts::label_t bad : {ts::label_t{3}, ts::label_t{254}, ts::label_t{-1}}) {
+        ts::label_map c(2, 2, u);
+        c.data()[2] = bad;
+        loss.set_scribbles(&c);
+        CHECK_THROWS_WITH_AS(loss.value_and_grad(r, pseudo, dr, st), doctest::Contains("is not a class id below 3"),
+                             ts::error);
+    }
+    // The map must be the image's size, in both directions.
+    for (const auto& [w, h] : {std::pair<ts::index_t, ts::index_t>{2, 1}, {1, 2}, {4, 1}}) {
+        ts::label_map c(w, h, u);
+        loss.set_scribbles(&c);
+        CHECK_THROWS_WITH_AS(loss.value_and_grad(r, pseudo, dr, st), doctest::Contains("scribble map is"), ts::error);
+    }
 }

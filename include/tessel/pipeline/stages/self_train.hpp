@@ -189,7 +189,7 @@ struct dfc_loss {
             const loss::cross_entropy ce{};
             double total = 0;
             if (m_scribbles == nullptr) {
-                total += ce.value_and_grad(r, labels, dr, {.weight = m_cfg.similarity_weight});
+                total += m_cfg.similarity_weight * ce.value_and_grad(r, labels, dr, {.weight = m_cfg.similarity_weight});
             } else {
                 prepare_scribble_targets(r, labels);
                 // Unscribbled pixels learn from the pseudo-labels, scribbled ones from the scribbles.
@@ -197,12 +197,17 @@ struct dfc_loss {
                 for (std::size_t i = 0; i < u.size(); ++i)
                     if (m_scribble_mask[i]) u[i] = ce.ignore_index;
                 m_unscribbled.assign(labels.shape(), u.begin(), u.end());
-                total += ce.value_and_grad(r, m_unscribbled, dr, {.weight = m_cfg.similarity_weight});
-                total += ce.value_and_grad(r, m_scribble_targets, dr, {.weight = m_cfg.scribble_weight, .accumulate = true});
+                total += m_cfg.similarity_weight *
+                         ce.value_and_grad(r, m_unscribbled, dr, {.weight = m_cfg.similarity_weight});
+                total += m_cfg.scribble_weight * ce.value_and_grad(r, m_scribble_targets, dr,
+                                                                   {.weight = m_cfg.scribble_weight, .accumulate = true});
             }
             if (m_cfg.continuity_weight > 0)
-                total += loss::spatial_continuity{}.value_and_grad(r, dr,
-                                                                  {.weight = m_cfg.continuity_weight, .accumulate = true});
+                total += m_cfg.continuity_weight *
+                         loss::spatial_continuity{}.value_and_grad(
+                             r, dr, {.weight = m_cfg.continuity_weight, .accumulate = true});
+            // The losses return their unweighted values (the weight scales only the gradient), so the
+            // weights are applied here too: the reported value is the objective being descended.
             return total;
         }
 
