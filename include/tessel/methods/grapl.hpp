@@ -130,7 +130,7 @@ struct grapl_config {
     index_t feature_dim = 0;
     /// affinity == callback: w(i, j) for patches i < j (finite, >= 0).
     std::function<double(index_t, index_t)> affinity_fn{};
-    index_t progress_every = 1;  ///< progress callback period in steps (the caller throttles)
+    index_t progress_every = 1;  ///< progress callback period in steps (0: none; the caller throttles)
 };
 
 /// Steps of round x (0-based) of n rounds.
@@ -180,6 +180,7 @@ inline void validate(const grapl_config& c) {
                 where, "affinity=features needs grid^2 x feature_dim = ", c.grid * c.grid, " x ", c.feature_dim,
                 " values, got ", c.patch_features.size());
     if (c.affinity == grapl_affinity::callback) expects(static_cast<bool>(c.affinity_fn), where, "affinity=callback needs affinity_fn");
+    expects(c.progress_every >= 0, where, "progress_every must be >= 0 (0: no progress), got ", c.progress_every);
 }
 
 namespace detail {

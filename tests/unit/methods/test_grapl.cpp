@@ -328,6 +328,14 @@ TEST_CASE("grapl: rejects bad parameters and input") {
     bad([](m::grapl_config& c) { c.lambda = -1; });
     bad([](m::grapl_config& c) { c.lambda = std::nan(""); });
     bad([](m::grapl_config& c) { c.rounds = 0; });
+    bad([](m::grapl_config& c) { c.progress_every = -1; });
+    {
+        m::grapl_config c;
+        c.progress_every = -3;
+        CHECK_THROWS_WITH_AS(m::grapl<ts::cpu_serial>{c}, doctest::Contains("progress_every must be >= 0"), ts::error);
+        c.progress_every = 0;  // no progress: accepted
+        CHECK_NOTHROW(m::grapl<ts::cpu_serial>{c});
+    }
     bad([](m::grapl_config& c) { c.subset = 0; });
     bad([](m::grapl_config& c) { c.affinity = m::grapl_affinity::features; });  // no features given
     m::grapl<ts::cpu_serial> g;
